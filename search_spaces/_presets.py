@@ -1,0 +1,28 @@
+"""Search spaces shipped with the package, by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped space presets, sorted."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The raw mapping of the preset ``name`` (validate it with :class:`SearchSpace`).
+
+    Raises:
+        KeyError: If there is no such preset; the message lists the valid names.
+    """
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise KeyError(f"unknown search space preset {name!r}: choose one of {', '.join(preset_names())}")
+    with path.open(encoding="utf-8") as f:
+        return dict(yaml.safe_load(f))

@@ -1,0 +1,27 @@
+"""The study store (Optuna RDB storage behind a URL) and the promoted-model directory."""
+
+from storage._leases import Heartbeat, Lease, LeaseBook
+from storage._lock import StudyLock, study_lock
+from storage._rdb import open_storage
+from storage._registry import atomic_dir, clean_stale, model_dir, recover
+from storage._urls import DEFAULT_URL, ENV_VAR, StorageError, dialect, redact, resolve_url, sqlite_path
+
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_VAR",
+    "Heartbeat",
+    "Lease",
+    "LeaseBook",
+    "StorageError",
+    "StudyLock",
+    "atomic_dir",
+    "clean_stale",
+    "dialect",
+    "model_dir",
+    "open_storage",
+    "recover",
+    "redact",
+    "resolve_url",
+    "sqlite_path",
+    "study_lock",
+]

@@ -1,0 +1,93 @@
+"""The model directory: promoted models, each written atomically.
+
+A promoted model lives at ``<root>/<study>/``. It is assembled in a temporary
+sibling folder and moved into place with ``rename``, so a reader (or a crash)
+sees either the previous complete model or the new complete one, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from storage._urls import StorageError
+
+_STAGING = ".staging-"
+_RETIRED = ".retired-"
+
+
+def model_dir(root: str | os.PathLike[str], study_name: str) -> Path:
+    """Where the promoted model of ``study_name`` lives under ``root``."""
+    return Path(root) / study_name
+
+
+def clean_stale(root: str | os.PathLike[str]) -> list[Path]:
+    """Remove staging and retired folders left by a crashed promotion; return what was removed."""
+    root = Path(root)
+    removed = []
+    if root.is_dir():
+        for entry in root.iterdir():
+            if entry.name.startswith((_STAGING, _RETIRED)) and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it replaces ``target`` in one rename.
+
+    On an exception the staging folder is removed and ``target`` is untouched.
+    A crash (SIGKILL) at any point leaves ``target`` either as it was or complete;
+    the only leftovers are hidden ``.staging-*``/``.retired-*`` siblings, which
+    :func:`clean_stale` removes.
+
+    Raises:
+        StorageError: If the parent folder cannot be written.
+    """
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.parent / f"{_STAGING}{target.name}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+    except OSError as e:
+        raise StorageError(f"cannot write the model directory {target.parent}: {e.strerror}") from e
+    try:
+        yield staging
+        _fsync_tree(staging)
+        if target.exists():
+            # rename() cannot replace a non-empty folder: move the old one aside
+            # first. Between the two renames a crash leaves the old model in
+            # .retired-*; promote() restores it (see recover()).
+            retired = target.parent / f"{_RETIRED}{target.name}-{uuid.uuid4().hex[:8]}"
+            os.rename(target, retired)
+            os.rename(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def recover(target: str | os.PathLike[str]) -> Path | None:
+    """Put back a model that a crash left retired between the two renames; return it if one was."""
+    target = Path(target)
+    if target.exists():
+        return None
+    candidates = sorted(target.parent.glob(f"{_RETIRED}{target.name}-*"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        return None
+    os.rename(candidates[-1], target)
+    return target
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as f:
+                os.fsync(f.fileno())

@@ -1,0 +1,68 @@
+"""Storage URLs: where they come from, how they are shown, how SQLite paths resolve."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+DEFAULT_URL = "sqlite:///studies.db"
+ENV_VAR = "STUDIES_STORAGE"
+
+_SUPPORTED = ("sqlite", "postgresql", "mysql")
+_PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)(?P<password>[^@]*)(?P<tail>@)")
+_QUERY_SECRET = re.compile(r"(?P<key>(?:password|passwd|pwd|sslpassword)=)[^&]*", re.IGNORECASE)
+
+
+class StorageError(Exception):
+    """The study store cannot be reached or used; the message says how to fix it."""
+
+
+def resolve_url(cli: str | None = None, spec: str | None = None) -> str:
+    """Pick the storage URL by precedence: CLI flag, then ``STUDIES_STORAGE``, then spec, then default.
+
+    Args:
+        cli: The ``--storage`` value, if given.
+        spec: The spec's ``storage`` value, if given.
+
+    Returns:
+        The URL to open, not yet validated.
+    """
+    for candidate in (cli, os.environ.get(ENV_VAR), spec):
+        if candidate:
+            return candidate
+    return DEFAULT_URL
+
+
+def redact(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``; safe to print, log or store."""
+    url = _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", url)
+    return _QUERY_SECRET.sub(lambda m: f"{m['key']}***", url)
+
+
+def dialect(url: str) -> str:
+    """The database family of ``url`` (``sqlite``, ``postgresql`` or ``mysql``).
+
+    Raises:
+        StorageError: If the URL is not one of the supported kinds.
+    """
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    family = scheme.split("+", 1)[0]
+    if family not in _SUPPORTED:
+        raise StorageError(
+            f"storage URL {redact(url)!r} is not supported: use sqlite:///path/to/studies.db, "
+            "postgresql://user@host/db or mysql+pymysql://user@host/db"
+        )
+    return family
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL, or ``None`` for other URLs and in-memory SQLite."""
+    if dialect(url) != "sqlite":
+        return None
+    path = url.split("://", 1)[1]
+    if path.startswith("/"):
+        path = path[1:]
+    if path in ("", ":memory:"):
+        return None
+    return Path(path)

@@ -1,0 +1,319 @@
+"""The bridge between Ray Tune and the Optuna study: exact trial records.
+
+Ray's stock ``OptunaSearch`` tells a trial COMPLETE with whatever result it had
+when Ray stopped it, drops intermediate values and hard-codes ``NopPruner``.
+Here one :class:`StudyBridge` owns every Optuna call of a launch and two thin
+Ray adapters feed it:
+
+* :class:`OptunaSearcher` (a Ray ``Searcher``) asks the study for parameters,
+  under the study lock and within the study's budget, and tells it the outcome;
+* :class:`OptunaPrunerScheduler` (a Ray ``TrialScheduler``) records each report
+  as an intermediate value, asks the study's Optuna pruner, and answers STOP
+  when it says prune, so Ray frees the trial's resources at once.
+
+A trial ends as exactly one of: COMPLETE (the trainable returned), PRUNED (the
+pruner stopped it; its intermediate values up to the stop are kept), or FAIL
+with ``fail_reason`` (``error``, ``oom``, ``diverged``, ``worker_died``,
+``interrupted``) and a one-line ``fail_message`` in its user attributes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
+
+if TYPE_CHECKING:
+    import optuna
+    from ray.tune.experiment import Trial
+
+    from storage import StudyLock
+    from studies._spec import StudySpec
+
+_log = logging.getLogger(__name__)
+
+FINISHED_STATES = ("COMPLETE", "PRUNED")
+_ASK_RETRY_SECONDS = 1.0
+
+
+@dataclass
+class _Live:
+    """What the bridge knows of one trial this launch started."""
+
+    trial: optuna.trial.Trial
+    started: float
+    reports: dict[int, dict[str, float]] = field(default_factory=dict)
+    pruned: bool = False
+    error: tuple[str, str] | None = None
+    attempts: int = 0
+    ray_trial: Trial | None = None
+    linked: bool = False
+
+
+def trial_value(spec: StudySpec, reports: dict[int, dict[str, float]]) -> list[float] | None:
+    """The objective values of a trial from its reports, per ``spec.select``.
+
+    ``select: last`` takes the last report; ``select: best`` the report that is
+    best on the first objective (all objectives are read from that one report,
+    so a multi-objective value is always a point the model actually reached).
+    """
+    steps = [s for s in sorted(reports) if all(_finite(reports[s].get(o.metric)) for o in spec.objective)]
+    if not steps:
+        return None
+    if spec.select == "last":
+        chosen = steps[-1]
+    else:
+        first = spec.objective[0]
+        pick = max if first.direction == "maximize" else min
+        chosen = pick(steps, key=lambda s: reports[s][first.metric])
+    return [float(reports[chosen][o.metric]) for o in spec.objective]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+class StudyBridge:
+    """Driver-side owner of every Optuna call made while Ray runs a study.
+
+    Args:
+        study: The Optuna study (RDB storage).
+        spec: The validated spec of the study.
+        lock: The study's cross-process lock, held around "check budget, ask".
+        launcher_id: This launch's lease id, written on each trial it starts.
+    """
+
+    def __init__(self, study: optuna.Study, spec: StudySpec, lock: StudyLock, launcher_id: str) -> None:
+        self.study = study
+        self.spec = spec
+        self._lock = lock
+        self._launcher_id = launcher_id
+        self._dists = spec.search_space.distributions()
+        self._live: dict[str, _Live] = {}
+        self._guard = threading.RLock()
+        self._next_ask = 0.0
+        self.started_here = 0
+        self.finished_here: dict[str, int] = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+        self.pruning = not spec.multi_objective and spec.pruner.name != "none"
+
+    # -- budget ---------------------------------------------------------------
+
+    def budget_counts(self) -> tuple[int, int]:
+        """``(finished trials that count, trials running anywhere)`` for this study."""
+        from optuna.trial import TrialState
+
+        states = [TrialState.COMPLETE, TrialState.PRUNED]
+        if self.spec.budget.count_failed:
+            states.append(TrialState.FAIL)
+        counted = len(self.study.get_trials(deepcopy=False, states=tuple(states)))
+        running = len(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        return counted, running
+
+    def n_trials(self) -> int:
+        if self.spec.sampler.name == "grid":
+            return min(self.spec.budget.n_trials, self.spec.search_space.grid_size())
+        return self.spec.budget.n_trials
+
+    # -- searcher side --------------------------------------------------------
+
+    def ask(self, ray_trial_id: str) -> dict[str, Any] | str | None:
+        """Start a trial if the budget allows; ``Searcher.FINISHED`` when it is spent."""
+        if time.monotonic() < self._next_ask:
+            return None
+        with self._lock:
+            counted, running = self.budget_counts()
+            if counted >= self.n_trials():
+                return Searcher.FINISHED
+            if counted + running >= self.n_trials():
+                # Others' running trials may still fail and free budget: ask again later.
+                self._next_ask = time.monotonic() + _ASK_RETRY_SECONDS
+                return None
+            trial = self.study.ask(self._dists)
+            trial.set_user_attr("launcher_id", self._launcher_id)
+            trial.set_user_attr("ray_trial_id", ray_trial_id)
+        with self._guard:
+            self._live[ray_trial_id] = _Live(trial=trial, started=time.time())
+            self.started_here += 1
+        _log.info("trial %d started with %s", trial.number, trial.params)
+        return {"params": dict(trial.params), "trial_number": trial.number}
+
+    def finish(self, ray_trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
+        """Tell the study how the trial ended (see the module docstring for the rules)."""
+        from optuna.trial import TrialState
+
+        with self._guard:
+            live = self._live.pop(ray_trial_id, None)
+        if live is None:
+            return
+        trial = live.trial
+        if live.ray_trial is not None and live.ray_trial.checkpoint is not None:
+            trial.set_user_attr("checkpoint_path", live.ray_trial.checkpoint.path)
+        trial.set_user_attr("wall_seconds", round(time.time() - live.started, 3))
+        if live.attempts:
+            trial.set_user_attr("retries", live.attempts - (1 if error else 0))
+        done = bool(result and result.get("done"))
+        if live.pruned:
+            state, values = TrialState.PRUNED, None
+        elif error:
+            kind, message = live.error or ("error", "the trial failed (see the Ray trial log)")
+            self._fail(trial, kind, message)
+            return
+        elif not done:
+            self._fail(trial, "interrupted", "the launch stopped (timeout or interrupt) before the trial finished")
+            self.study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+            return
+        else:
+            values = trial_value(self.spec, live.reports)
+            if values is None:
+                self._fail(trial, "no_reports", "the trial finished without reporting a finite objective value")
+                return
+            state = TrialState.COMPLETE
+        self._tell(trial, values, state)
+
+    def _fail(self, trial: optuna.trial.Trial, kind: str, message: str) -> None:
+        from optuna.trial import TrialState
+
+        trial.set_user_attr("fail_reason", kind)
+        trial.set_user_attr("fail_message", message[:500])
+        _log.warning("trial %d failed (%s): %s", trial.number, kind, message)
+        self._tell(trial, None, TrialState.FAIL)
+
+    def _tell(self, trial: optuna.trial.Trial, values: list[float] | None, state: Any) -> None:
+        try:
+            self.study.tell(trial, values, state=state)
+        except RuntimeError as e:
+            # GridSampler calls study.stop() once the grid is exhausted, which only
+            # works inside optimize(); the tell itself has been stored by then.
+            if "stop" not in str(e):
+                raise
+        self.finished_here[state.name] = self.finished_here.get(state.name, 0) + 1
+
+    # -- scheduler side -------------------------------------------------------
+
+    def attach(self, ray_trial: Trial) -> None:
+        with self._guard:
+            live = self._live.get(ray_trial.trial_id)
+            if live is not None:
+                live.ray_trial = ray_trial
+
+    def report(self, ray_trial_id: str, result: dict[str, Any]) -> bool:
+        """Record one report; return whether the Optuna pruner says to stop the trial."""
+        with self._guard:
+            live = self._live.get(ray_trial_id)
+        if live is None or "step" not in result:
+            return False
+        step = int(result["step"])
+        metrics = {k: float(v) for k, v in result.items() if k in REPORTED_METRICS and _finite_or_nan(v)}
+        live.reports[step] = metrics
+        trial = live.trial
+        if not live.linked:
+            self._link(live, result)
+        trial.set_user_attr("reports", [{"step": s, **live.reports[s]} for s in sorted(live.reports)])
+        if self.spec.multi_objective:
+            return False
+        value = metrics.get(self.spec.objective[0].metric)
+        if value is None:
+            return False
+        # Written through the storage so a re-reported step (a retried trial) overwrites.
+        self.study._storage.set_trial_intermediate_value(trial._trial_id, step, value)
+        if self.pruning and trial.should_prune():
+            live.pruned = True
+            _log.info("trial %d pruned at step %d (%s=%.4f)", trial.number, step, self.spec.objective[0].metric, value)
+            return True
+        return False
+
+    def _link(self, live: _Live, result: dict[str, Any]) -> None:
+        for key in (
+            "hostname",
+            "node_id",
+            "gpu",
+            "wandb_run_id",
+            "wandb_run_path",
+            "trial_dir",
+            "best_model_dir",
+        ):
+            if result.get(key) not in (None, ""):
+                live.trial.set_user_attr(key, result[key])
+        if live.ray_trial is not None:
+            live.trial.set_user_attr("ray_trial_path", live.ray_trial.path)
+        live.linked = True
+
+    def note_error(self, ray_trial: Trial) -> None:
+        """Remember why a trial's last attempt failed (called for retries and final failures)."""
+        with self._guard:
+            live = self._live.get(ray_trial.trial_id)
+        if live is None:
+            return
+        live.attempts += 1
+        live.error = describe_failure(ray_trial)
+
+
+REPORTED_METRICS = ("accuracy", "f1", "eval_loss", "train_loss", "epoch")
+
+
+def _finite_or_nan(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def describe_failure(ray_trial: Trial) -> tuple[str, str]:
+    """``(reason, one-line message)`` for a failed Ray trial."""
+    from ray.exceptions import RayActorError, RayTaskError
+
+    from studies._trainable import TrialFailure
+
+    try:
+        exc = ray_trial.get_pickled_error()
+    except Exception:  # an unreadable error file must not take the study down
+        exc = None
+    if isinstance(exc, RayTaskError):
+        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+        if isinstance(cause, TrialFailure):
+            return cause.reason, cause.message
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        return "error", f"{type(cause).__name__}: {first}"[:500]
+    if isinstance(exc, RayActorError):
+        return "worker_died", "the trial's worker process died (killed or out of memory)"
+    text = (ray_trial.get_error() or "").strip().splitlines()
+    return "error", (text[-1] if text else "unknown error")[:500]
+
+
+class OptunaSearcher(Searcher):
+    """A Ray ``Searcher`` whose every decision is the :class:`StudyBridge`'s."""
+
+    def __init__(self, bridge: StudyBridge) -> None:
+        super().__init__(metric=None, mode=None)
+        self._bridge = bridge
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        # The study, not Ray, knows the objective; there is nothing to set.
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        return self._bridge.ask(trial_id)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        self._bridge.finish(trial_id, result, error)
+
+
+class OptunaPrunerScheduler(FIFOScheduler):
+    """A Ray scheduler that stops a trial when the study's Optuna pruner says prune."""
+
+    def __init__(self, bridge: StudyBridge) -> None:
+        super().__init__()
+        self._bridge = bridge
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        self._bridge.attach(trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        self._bridge.attach(trial)
+        return TrialScheduler.STOP if self._bridge.report(trial.trial_id, result) else TrialScheduler.CONTINUE
+
+    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+        self._bridge.note_error(trial)

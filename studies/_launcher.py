@@ -1,0 +1,227 @@
+"""Launch (or resume) a study: prepare the data, open the study, run Ray Tune, promote.
+
+Order matters for "nothing half-written": the spec is validated and the data
+prepared *before* the store is touched, so a bad spec or a missing file leaves
+no study behind; a study this launch created is deleted again if the launch
+fails before any trial was started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from storage import Heartbeat, LeaseBook, StudyLock, open_storage, redact, resolve_url
+from studies._errors import ConflictError, StudyError
+from studies._registry import check_names
+from studies._store import open_or_create, reconcile_orphans
+
+if TYPE_CHECKING:
+    import optuna
+
+    from studies._spec import StudySpec
+    from trainers import Prepared
+
+_log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = float(os.environ.get("STUDIES_HEARTBEAT_SECONDS", "10"))
+STALE_AFTER_SECONDS = float(os.environ.get("STUDIES_STALE_AFTER_SECONDS", str(6 * HEARTBEAT_SECONDS)))
+
+
+@dataclass
+class Outcome:
+    """What a launch did."""
+
+    study_name: str
+    storage: str
+    started: int
+    finished: dict[str, int]
+    budget_met: bool
+    promoted: Path | None
+    best_value: list[float] | None
+
+
+def prepare_task(spec: StudySpec) -> Prepared:
+    """Prepare the study's data and base model once (cached under ``work_dir/cache``)."""
+    from trainers import prepare
+
+    return prepare(spec.task, spec.model, Path(spec.work_dir).resolve() / "cache")
+
+
+def launch(
+    spec: StudySpec,
+    *,
+    storage_url: str | None = None,
+    ray_address: str | None = None,
+    join: bool = False,
+    stream: TextIO | None = sys.stderr,
+) -> Outcome:
+    """Run ``spec``'s study until its budget is met (or its per-launch timeout).
+
+    Args:
+        spec: The validated spec.
+        storage_url: ``--storage``; beats ``STUDIES_STORAGE`` and the spec.
+        ray_address: ``--ray-address``; else ``RAY_ADDRESS``; else a local Ray.
+        join: Work on the study beside a launcher that is already running it.
+        stream: Where the progress display goes (``None``: nowhere).
+
+    Raises:
+        StudyError: For anything the user can fix (spec, data, store, conflicts).
+    """
+    check_names(spec)
+    url = resolve_url(storage_url, spec.storage)
+    storage = open_storage(url)
+    prepared = prepare_task(spec)
+    book = LeaseBook(url)
+    lock = StudyLock(url, spec.name)
+    with lock:
+        study, created = open_or_create(storage, spec)
+        live = book.live_leases(spec.name, STALE_AFTER_SECONDS)
+        if live and not join:
+            holder = live[0]
+            raise ConflictError(
+                f"study {spec.name!r} is being run by another launcher (host {holder.host}, pid {holder.pid}): "
+                "add --join to work on it together, or stop that launcher first"
+            )
+        launcher_id = book.acquire(spec.name)
+        reconcile_orphans(study, book, STALE_AFTER_SECONDS)
+        for config in spec.enqueue:
+            study.enqueue_trial(config, user_attrs={"enqueued": True}, skip_if_exists=True)
+    heartbeat = Heartbeat(book, launcher_id, HEARTBEAT_SECONDS).start()
+    if stream is not None:
+        where = "created" if created else "continuing"
+        print(f"study {spec.name} ({where}) in {redact(url)}", file=stream, flush=True)
+    try:
+        bridge = _run_tune(spec, study, prepared, url, lock, launcher_id, ray_address, stream)
+    except BaseException:
+        if created and not study.get_trials(deepcopy=False):
+            _log.info("removing study %s: the launch failed before any trial started", spec.name)
+            import optuna
+
+            optuna.delete_study(study_name=spec.name, storage=storage)
+        raise
+    finally:
+        heartbeat.stop()
+        book.release(launcher_id)
+        book.close()
+        lock.close()
+
+    counted, _ = bridge.budget_counts()
+    budget_met = counted >= bridge.n_trials()
+    promoted = None
+    if budget_met and spec.promotion.enabled and _has_complete(study):
+        from studies._promote import promote
+
+        promoted = promote(study, spec, prepared, stream=stream)
+    elif not budget_met and stream is not None:
+        print(
+            f"budget not met ({counted}/{bridge.n_trials()} finished): continue with `studies resume {spec.name}`",
+            file=stream,
+        )
+    return Outcome(
+        study_name=spec.name,
+        storage=redact(url),
+        started=bridge.started_here,
+        finished=dict(bridge.finished_here),
+        budget_met=budget_met,
+        promoted=promoted,
+        best_value=_best_values(study),
+    )
+
+
+def _has_complete(study: optuna.Study) -> bool:
+    from optuna.trial import TrialState
+
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def _best_values(study: optuna.Study) -> list[float] | None:
+    try:
+        if len(study.directions) > 1:
+            return None
+        return [study.best_value]
+    except ValueError:
+        return None
+
+
+def init_ray(address: str | None) -> None:
+    """Join ``address`` (``--ray-address``, else ``RAY_ADDRESS``) or start a local Ray quietly."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=True,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise StudyError(
+            f"cannot join the Ray cluster at {address}: {str(e).splitlines()[0]} "
+            "(start it with `ray start --head`, or drop --ray-address to run locally)"
+        ) from e
+
+
+def _run_tune(
+    spec: StudySpec,
+    study: optuna.Study,
+    prepared: Prepared,
+    url: str,
+    lock: StudyLock,
+    launcher_id: str,
+    ray_address: str | None,
+    stream: TextIO | None,
+) -> Any:
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    from ray import tune
+
+    from studies._bridge import OptunaPrunerScheduler, OptunaSearcher, StudyBridge
+    from studies._progress import Progress
+    from studies._tracking import wandb_context
+    from studies._trainable import run_trial
+
+    init_ray(ray_address)
+    work_dir = Path(spec.work_dir).resolve()
+    bridge = StudyBridge(study, spec, lock, launcher_id)
+    context = {
+        "study_name": spec.name,
+        "prepared": prepared.to_dict(),
+        "trainer": spec.trainer.model_dump(mode="json"),
+        "objective": spec.objective[0].model_dump(),
+        "select": spec.select,
+        "trial_root": str(work_dir / "trials" / spec.name),
+        "wandb": wandb_context(spec.wandb.model_dump(), study.user_attrs.get("uid", spec.name)),
+    }
+    resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus}
+    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), resources)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=OptunaSearcher(bridge),
+            scheduler=OptunaPrunerScheduler(bridge),
+            num_samples=-1,
+            max_concurrent_trials=spec.budget.max_concurrent,
+            reuse_actors=True,
+            time_budget_s=spec.budget.timeout,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{spec.name}-{launcher_id[:8]}",
+            storage_path=str(work_dir / "ray"),
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=spec.budget.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[Progress(bridge, stream)],
+        ),
+    )
+    tuner.fit()
+    return bridge

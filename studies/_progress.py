@@ -1,0 +1,93 @@
+"""A compact progress display that replaces Ray Tune's console tables.
+
+One line per event: a trial starts, reports an epoch, or ends; each end line
+carries the study's tally (finished/running/total and the best value so far).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ray.tune import Callback
+
+if TYPE_CHECKING:
+    from studies._bridge import StudyBridge
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class Progress(Callback):
+    """Prints study progress; ``stream=None`` silences it."""
+
+    def __init__(self, bridge: StudyBridge, stream: TextIO | None = sys.stderr) -> None:
+        self._bridge = bridge
+        self._stream = stream
+        self._t0 = time.monotonic()
+        self._metric = bridge.spec.objective[0].metric
+
+    def _say(self, text: str) -> None:
+        if self._stream is not None:
+            elapsed = int(time.monotonic() - self._t0)
+            print(f"[{elapsed // 60:02d}:{elapsed % 60:02d}] {text}", file=self._stream, flush=True)
+
+    @staticmethod
+    def _number(trial: Any) -> Any:
+        return trial.config.get("trial_number", "?")
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        params = " ".join(f"{k}={_fmt(v)}" for k, v in sorted(trial.config.get("params", {}).items()))
+        self._say(f"trial {self._number(trial)} started  {params}")
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if "step" not in result:
+            return
+        shown = " ".join(f"{k}={_fmt(result[k])}" for k in ("accuracy", "f1", "eval_loss") if k in result)
+        self._say(f"trial {self._number(trial)} epoch {result['step']}  {shown}")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._end(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._end(trial)
+
+    def _end(self, trial: Any) -> None:
+        number = self._number(trial)
+        outcome = "ended"
+        try:
+            frozen = self._bridge.study._storage.get_trial(
+                self._bridge.study._storage.get_trial_id_from_study_id_trial_number(
+                    self._bridge.study._study_id, int(number)
+                )
+            )
+            outcome = frozen.state.name
+            if frozen.state.name == "FAIL":
+                outcome += f" ({frozen.user_attrs.get('fail_reason', 'error')})"
+            elif frozen.values:
+                outcome += f" {self._metric}={_fmt(frozen.values[0])}"
+        except (KeyError, ValueError, TypeError):
+            pass
+        self._say(f"trial {number} {outcome}  | {self.tally()}")
+
+    def tally(self) -> str:
+        counted, running = self._bridge.budget_counts()
+        text = f"finished {counted}/{self._bridge.n_trials()}, running {running}"
+        best = best_summary(self._bridge.study)
+        return f"{text}, {best}" if best else text
+
+
+def best_summary(study: Any) -> str:
+    """``best accuracy=0.91 (trial 3)``, or the Pareto front size for several objectives."""
+    try:
+        if len(study.directions) > 1:
+            return f"pareto front: {len(study.best_trials)} trials"
+        best = study.best_trial
+    except ValueError:
+        return ""
+    metric = (study.user_attrs.get("spec") or {}).get("objective", [{}])[0].get("metric", "value")
+    return f"best {metric}={_fmt(best.value)} (trial {best.number})"

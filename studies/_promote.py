@@ -1,0 +1,184 @@
+"""Promote the best trial's model: evaluate it once on test, write it atomically, log it.
+
+The model directory ``<promotion.dir>/<study>/`` holds the model and tokenizer
+(``from_pretrained`` loads it), ``promotion.json`` and a model card
+``README.md``. It is assembled in a staging folder and renamed into place, so
+a crash leaves the previous model or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from storage import atomic_dir, clean_stale, model_dir, recover
+from studies._errors import NotFoundError, StudyError
+from studies._version import __version__
+
+if TYPE_CHECKING:
+    import optuna
+
+    from studies._spec import StudySpec
+    from trainers import Prepared
+
+_log = logging.getLogger(__name__)
+
+
+def best_trial(study: optuna.Study, spec: StudySpec) -> optuna.trial.FrozenTrial:
+    """The trial to promote: the best one, or for several objectives the Pareto
+    trial that is best on the first objective."""
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise NotFoundError(f"study {study.study_name!r} has no COMPLETE trial to promote yet: run or resume it first")
+    if not spec.multi_objective:
+        return study.best_trial
+    first = spec.objective[0]
+    pick = max if first.direction == "maximize" else min
+    return pick(study.best_trials, key=lambda t: t.values[0])
+
+
+def promote(study: optuna.Study, spec: StudySpec, prepared: Prepared, *, stream: TextIO | None = sys.stderr) -> Path:
+    """Evaluate the best trial's model on the test split and promote it.
+
+    Returns:
+        The model directory.
+
+    Raises:
+        NotFoundError: If there is no complete trial or its model is gone.
+    """
+    from optuna.trial import TrialState
+
+    from trainers import evaluate
+
+    best = best_trial(study, spec)
+    source = Path(best.user_attrs.get("best_model_dir", ""))
+    if not (source / "config.json").is_file():
+        raise NotFoundError(
+            f"the model of best trial {best.number} is not at {source}: it was deleted or written on another "
+            "node; make work_dir a path every node shares, then run `studies promote` again"
+        )
+    root = Path(spec.promotion.dir)
+    target = model_dir(root, spec.name)
+    recover(target)
+    clean_stale(root)
+    test = evaluate(source, prepared, split="test")
+    counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
+    record = {
+        "study": spec.name,
+        "trial": best.number,
+        "params": best.params,
+        "objective": [o.model_dump() for o in spec.objective],
+        "select": spec.select,
+        "validation": _reported_at_best(best, spec),
+        "test": test,
+        "values": best.values,
+        "base_model": spec.model.name,
+        "dataset": spec.task.dataset,
+        "label_names": prepared.label_names,
+        "data_sizes": prepared.sizes,
+        "trials": {k: v for k, v in counts.items() if v},
+        "package_version": __version__,
+        "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    with atomic_dir(target) as staging:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        (staging / "promotion.json").write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+        (staging / "README.md").write_text(model_card(record, spec), encoding="utf-8")
+    study.set_user_attr("promoted", {"trial": best.number, "dir": str(target.resolve()), "test": test})
+    _log_to_wandb(study, spec, target, record)
+    if stream is not None:
+        shown = " ".join(f"{k}={v:.4f}" for k, v in test.items() if isinstance(v, float))
+        print(f"promoted trial {best.number} to {target}  test: {shown}", file=stream, flush=True)
+    return target
+
+
+def promote_stored(study_name: str, storage_url: str | None, *, stream: TextIO | None = sys.stderr) -> Path:
+    """``studies promote``: re-run promotion from the store alone."""
+    from storage import open_storage, resolve_url
+    from studies._launcher import prepare_task
+    from studies._store import load_study, stored_spec
+
+    import optuna
+
+    storage = open_storage(resolve_url(storage_url))
+    study = load_study(storage, study_name)
+    spec = stored_spec(optuna.load_study(study_name=study_name, storage=storage))
+    return promote(study, spec, prepare_task(spec), stream=stream)
+
+
+def _reported_at_best(trial: optuna.trial.FrozenTrial, spec: StudySpec) -> dict[str, Any]:
+    from studies._bridge import trial_value
+
+    reports = {int(r["step"]): {k: v for k, v in r.items() if k != "step"} for r in trial.user_attrs.get("reports", [])}
+    values = trial_value(spec, reports)
+    if values is None:
+        return {}
+    for step in sorted(reports):
+        if [reports[step].get(o.metric) for o in spec.objective] == values:
+            return {"step": step, **reports[step]}
+    return {}
+
+
+def model_card(record: dict[str, Any], spec: StudySpec) -> str:
+    """The promoted model's README: what it is, how it was chosen, how to load it."""
+    val = record["validation"]
+    params = "\n".join(f"| `{k}` | {v} |" for k, v in sorted(record["params"].items()))
+    metrics = "\n".join(
+        f"| {name} | {val.get(name, float('nan')):.4f} | {record['test'].get(name, float('nan')):.4f} |"
+        for name in ("accuracy", "f1", "eval_loss")
+    )
+    trials = ", ".join(f"{n} {k.lower()}" for k, n in record["trials"].items())
+    return f"""# {record['study']}: {spec.model.name} fine-tuned on {spec.task.dataset}
+
+{spec.description or 'A text classifier promoted from a hyperparameter-optimization study.'}
+
+- Base model: `{record['base_model']}`
+- Data: `{record['dataset']}` (train {record['data_sizes'].get('train')}, validation \
+{record['data_sizes'].get('validation')}, test {record['data_sizes'].get('test')} examples); \
+labels {', '.join(record['label_names'])}
+- Study: {trials}; objective {', '.join(f"{o['direction']} {o['metric']}" for o in record['objective'])} \
+(trial value = its {record['select']} report); promoted trial {record['trial']}
+- Promoted {record['promoted_at']} by hpo-studies {record['package_version']}
+
+## Hyperparameters
+
+| name | value |
+| --- | --- |
+{params}
+
+## Metrics
+
+Selection used the validation split only; the test split was evaluated once, on this model.
+
+| metric | validation | test |
+| --- | --- | --- |
+{metrics}
+
+## Load it
+
+```python
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{record['study']}")  # this folder
+model = AutoModelForSequenceClassification.from_pretrained("{record['study']}")
+```
+"""
+
+
+def _log_to_wandb(study: optuna.Study, spec: StudySpec, target: Path, record: dict[str, Any]) -> None:
+    from studies._tracking import TrialRun, wandb_context
+
+    cfg = wandb_context(spec.wandb.model_dump(), study.user_attrs.get("uid", spec.name))
+    try:
+        run = TrialRun.promotion(cfg, study=spec.name, config={"trial": record["trial"], **record["params"]})
+        run.summary({f"test_{k}": v for k, v in record["test"].items()})
+        run.log_model(target, name=f"{spec.name}-model", metadata={k: record[k] for k in ("trial", "test", "validation")})
+        run.finish()
+    except Exception as e:  # wandb is a mirror of the record; the promotion itself is done
+        raise StudyError(f"the model was promoted to {target} but logging it to wandb failed: {e}") from e

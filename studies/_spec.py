@@ -1,0 +1,220 @@
+"""The study spec: one YAML file that declares a study, validated with pydantic.
+
+Precedence, in one place: CLI flags (``--storage``, ``--ray-address``) and
+``--set a.b=value`` overrides > environment (``STUDIES_STORAGE``) > the spec
+file > the defaults below. ``--set`` edits the raw YAML mapping before
+validation, so overrides are checked exactly like the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from search_spaces import SearchSpace, load_preset, preset_names
+from storage import redact
+from trainers import HYPERPARAMETERS, ModelSpec, TaskSpec, TrainerSpec
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Objective(_Section):
+    """One metric the study optimizes; ``select`` picks a trial's value from its reports."""
+
+    metric: str = "accuracy"
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class Named(_Section):
+    """A pluggable part chosen by name from a registry, with its keyword options."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SamplerSpec(Named):
+    name: str = "tpe"
+    seed: int | None = None
+
+
+class PrunerSpec(Named):
+    name: str = "none"
+
+
+class Budget(_Section):
+    """How much work the study gets; counted over every launch of the study."""
+
+    n_trials: int = Field(default=20, ge=1)
+    max_concurrent: int = Field(default=1, ge=1)
+    timeout: float | None = Field(default=None, gt=0, description="seconds, per launch")
+    count_failed: bool = False
+    max_failures: int = Field(default=1, ge=0, description="retries of a trial whose worker died")
+
+
+class Resources(_Section):
+    """What one trial reserves on a Ray node; fractions share a GPU between trials."""
+
+    cpus: float = Field(default=1, gt=0)
+    gpus: float = Field(default=0, ge=0)
+
+
+class WandbSpec(_Section):
+    project: str = "hpo-studies"
+    entity: str | None = None
+    mode: Literal["auto", "online", "offline", "disabled"] = "auto"
+    dir: str = "wandb"
+
+
+class PromotionSpec(_Section):
+    dir: str = "models"
+    enabled: bool = True
+
+
+class StudySpec(_Section):
+    """A whole study. ``name`` is the study's key in the store."""
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    description: str = ""
+    task: TaskSpec = Field(default_factory=TaskSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    trainer: TrainerSpec = Field(default_factory=TrainerSpec)
+    objective: list[Objective] = Field(default_factory=lambda: [Objective()], min_length=1)
+    select: Literal["best", "last"] = "best"
+    search_space: SearchSpace
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    budget: Budget = Field(default_factory=Budget)
+    resources: Resources = Field(default_factory=Resources)
+    enqueue: list[dict[str, Any]] = Field(default_factory=list)
+    storage: str | None = None
+    work_dir: str = "runs"
+    wandb: WandbSpec = Field(default_factory=WandbSpec)
+    promotion: PromotionSpec = Field(default_factory=PromotionSpec)
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @field_validator("search_space", mode="before")
+    @classmethod
+    def _preset_or_inline(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = load_preset(value)
+            except KeyError as e:
+                raise ValueError(e.args[0]) from None
+        if isinstance(value, dict) and "params" not in value:
+            value = {"params": value}
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StudySpec:
+        unknown = sorted(set(self.search_space.params) - HYPERPARAMETERS)
+        if unknown:
+            raise ValueError(
+                f"search_space: {unknown[0]!r} is not a tunable hyperparameter; "
+                f"choose from {', '.join(sorted(HYPERPARAMETERS))}"
+            )
+        metrics = [o.metric for o in self.objective]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"objective lists a metric twice ({metrics}): list each once")
+        for i, config in enumerate(self.enqueue):
+            if not self.search_space.contains(config):
+                raise ValueError(
+                    f"enqueue[{i}] {config} does not fit the search space: give exactly "
+                    f"{', '.join(sorted(self.search_space.params))}, each inside its range"
+                )
+        return self
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objective) > 1
+
+    def identity(self) -> dict[str, Any]:
+        """The parts that define what the study searches; changing them makes a different study."""
+        return self.model_dump(
+            mode="json", include={"task", "model", "trainer", "objective", "select", "search_space", "sampler", "pruner"}
+        )
+
+    def identity_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def redacted(self) -> dict[str, Any]:
+        """The spec as JSON-safe data with secrets removed, for the store and model cards."""
+        data = self.model_dump(mode="json")
+        if data.get("storage"):
+            data["storage"] = redact(data["storage"])
+        return data
+
+
+def parse_overrides(items: list[str] | None) -> list[tuple[list[str], Any]]:
+    """Parse ``--set a.b=value`` items; values are read as YAML (``1e-4``, ``true``, ``[1, 2]``)."""
+    from studies._errors import SpecError
+
+    parsed = []
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--set {item!r} is not of the form key.path=value (e.g. --set budget.n_trials=10)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        parsed.append((key.strip().split("."), value))
+    return parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each override set at its dotted path."""
+    from studies._errors import SpecError
+
+    data = json.loads(json.dumps(raw, default=str))
+    for path, value in overrides:
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise SpecError(f"--set {'.'.join(path)}: {part!r} is not a section (it is {child!r})")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a spec file as a mapping, with one-line errors."""
+    from studies._errors import SpecError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec file {path} does not exist: give a path or a preset name ({', '.join(_presets())})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise SpecError(f"spec {path}{where} is not valid YAML: {getattr(e, 'problem', e)}") from e
+    if not isinstance(data, dict):
+        raise SpecError(f"spec {path} must be a YAML mapping with at least name and search_space")
+    return data
+
+
+def _presets() -> list[str]:
+    from studies._presets import study_preset_names
+
+    return study_preset_names()
+
+
+__all__ = ["StudySpec", "apply_overrides", "parse_overrides", "preset_names", "read_yaml"]

@@ -1,0 +1,133 @@
+"""The Ray Tune function trainable: one trial = one ``trainers.finetune`` call.
+
+It runs on a Ray worker. It restores the trial's last epoch checkpoint when Ray
+retries it, forwards every report to Ray (with the epoch checkpoint) and to the
+trial's wandb run, and turns known failures into a :class:`TrialFailure` whose
+``reason`` the driver stores (``oom``, ``diverged``, ``error``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+_log = logging.getLogger(__name__)
+
+
+class TrialFailure(Exception):
+    """A trial failed for a known reason; pickled back to the driver by Ray."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(reason, message)
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+def _quiet_worker() -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    for name in ("datasets", "transformers", "torch", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _gpu_name() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
+    """Fine-tune one trial. ``config`` comes from the searcher, ``context`` is the study's."""
+    import ray
+    from ray import tune
+
+    from studies._tracking import TrialRun
+    from trainers import DivergedError, Prepared, TrainerSpec, finetune
+
+    _quiet_worker()
+    number = int(config["trial_number"])
+    params = dict(config["params"])
+    trial_dir = Path(context["trial_root"]) / f"trial-{number:04d}"
+    trial_dir.mkdir(parents=True, exist_ok=True)
+
+    resume_from = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        # Copy the persisted epoch checkpoint next to the trial's outputs: the
+        # trainer resumes from it and writes its next checkpoints beside it.
+        resume_from = trial_dir / "restored-checkpoint"
+        shutil.rmtree(resume_from, ignore_errors=True)
+        with checkpoint.as_directory() as folder:
+            shutil.copytree(folder, resume_from)
+        _log.info("trial %d resumes from %s", number, resume_from)
+
+    node = {
+        "hostname": socket.gethostname(),
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "gpu": _gpu_name(),
+        "trial_dir": str(trial_dir),
+        "best_model_dir": str(trial_dir / "best_model"),
+    }
+    run = TrialRun.start(context["wandb"], study=context["study_name"], number=number, params=params)
+    node.update(run.link())
+    objective = context["objective"]
+
+    def report(r: Any) -> None:
+        metrics = {k: float(v) for k, v in r.metrics.items()}
+        run.log(metrics, step=r.step)
+        payload = {**metrics, "step": r.step, **node}
+        if r.checkpoint_dir:
+            tune.report(payload, checkpoint=tune.Checkpoint.from_directory(str(r.checkpoint_dir)))
+        else:
+            tune.report(payload)
+
+    started = time.time()
+    try:
+        result = finetune(
+            Prepared.from_dict(context["prepared"]),
+            TrainerSpec.model_validate(context["trainer"]),
+            params,
+            trial_dir,
+            report=report,
+            objective=objective["metric"],
+            greater_is_better=objective["direction"] == "maximize",
+            select=context["select"],
+            resume_from=resume_from,
+        )
+    except DivergedError as e:
+        run.finish(exit_code=1)
+        raise TrialFailure("diverged", str(e)) from None
+    except Exception as e:
+        run.finish(exit_code=1)
+        if _is_oom(e):
+            _free_cuda()
+            raise TrialFailure("oom", f"out of GPU memory: {str(e).splitlines()[0][:200]}") from None
+        raise
+    run.summary({"best_model_dir": str(result.best_model_dir), "wall_seconds": time.time() - started})
+    run.finish()
+
+
+def _is_oom(error: BaseException) -> bool:
+    import torch
+
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def _free_cuda() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
