@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
+
+from studies._spec import OBJECTIVE_METRICS
 
 if TYPE_CHECKING:
     import optuna
@@ -220,8 +223,13 @@ class StudyBridge:
         value = metrics.get(self.spec.objective[0].metric)
         if value is None:
             return False
-        # Written through the storage so a re-reported step (a retried trial) overwrites.
-        self.study._storage.set_trial_intermediate_value(trial._trial_id, step, value)
+        cached = trial._cached_frozen_trial.intermediate_values
+        if step in cached:
+            # A retried trial re-reports a step: overwrite it (Trial.report would ignore it).
+            self.study._storage.set_trial_intermediate_value(trial._trial_id, step, value)
+            cached[step] = value
+        else:
+            trial.report(value, step)
         if self.pruning and trial.should_prune():
             live.pruned = True
             _log.info("trial %d pruned at step %d (%s=%.4f)", trial.number, step, self.spec.objective[0].metric, value)
@@ -231,6 +239,8 @@ class StudyBridge:
     def _link(self, live: _Live, result: dict[str, Any]) -> None:
         for key in (
             "hostname",
+            "node_ip",
+            "pid",
             "node_id",
             "gpu",
             "wandb_run_id",
@@ -254,7 +264,7 @@ class StudyBridge:
         live.error = describe_failure(ray_trial)
 
 
-REPORTED_METRICS = ("accuracy", "f1", "eval_loss", "train_loss", "epoch")
+REPORTED_METRICS = (*OBJECTIVE_METRICS, "epoch")
 
 
 def _finite_or_nan(value: Any) -> bool:
@@ -263,12 +273,21 @@ def _finite_or_nan(value: Any) -> bool:
 
 def describe_failure(ray_trial: Trial) -> tuple[str, str]:
     """``(reason, one-line message)`` for a failed Ray trial."""
+    from ray import cloudpickle
     from ray.exceptions import RayActorError, RayTaskError
 
     from studies._trainable import TrialFailure
 
+    exc = None
     try:
-        exc = ray_trial.get_pickled_error()
+        # At on_trial_error time the pickle is in the trial's local folder; it
+        # reaches Ray's storage path only at the next sync.
+        local = ray_trial.pickled_error_file
+        if local and os.path.exists(local):
+            with open(local, "rb") as f:
+                exc = cloudpickle.load(f)
+        else:
+            exc = ray_trial.get_pickled_error()
     except Exception:  # an unreadable error file must not take the study down
         exc = None
     if isinstance(exc, RayTaskError):
@@ -283,7 +302,18 @@ def describe_failure(ray_trial: Trial) -> tuple[str, str]:
     return "error", (text[-1] if text else "unknown error")[:500]
 
 
-class OptunaSearcher(Searcher):
+class _Detachable:
+    """Ray pickles searchers, schedulers and callbacks for its own experiment
+    restore. Studies resume from the store instead, so the live bridge (study,
+    locks, connections) is left out of the pickle."""
+
+    _bridge: StudyBridge | None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_bridge": None}
+
+
+class OptunaSearcher(_Detachable, Searcher):
     """A Ray ``Searcher`` whose every decision is the :class:`StudyBridge`'s."""
 
     def __init__(self, bridge: StudyBridge) -> None:
@@ -295,13 +325,20 @@ class OptunaSearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        assert self._bridge is not None
         return self._bridge.ask(trial_id)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: the study store is the searcher's state."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Nothing to restore: ``studies resume`` rebuilds from the store."""
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         self._bridge.finish(trial_id, result, error)
 
 
-class OptunaPrunerScheduler(FIFOScheduler):
+class OptunaPrunerScheduler(_Detachable, FIFOScheduler):
     """A Ray scheduler that stops a trial when the study's Optuna pruner says prune."""
 
     def __init__(self, bridge: StudyBridge) -> None:

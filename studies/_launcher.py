@@ -13,6 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from storage import Heartbeat, LeaseBook, StudyLock, open_storage, redact, resolve_url
@@ -59,6 +60,8 @@ def launch(
     ray_address: str | None = None,
     join: bool = False,
     stream: TextIO | None = sys.stderr,
+    trainable: Callable[..., None] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Outcome:
     """Run ``spec``'s study until its budget is met (or its per-launch timeout).
 
@@ -68,6 +71,9 @@ def launch(
         ray_address: ``--ray-address``; else ``RAY_ADDRESS``; else a local Ray.
         join: Work on the study beside a launcher that is already running it.
         stream: Where the progress display goes (``None``: nowhere).
+        trainable: Run this function trainable instead of the HF fine-tuning one
+            (``studies.testing`` has deterministic ones); it gets no prepared data.
+        context: Extra entries for the trainable's context.
 
     Raises:
         StudyError: For anything the user can fix (spec, data, store, conflicts).
@@ -75,7 +81,7 @@ def launch(
     check_names(spec)
     url = resolve_url(storage_url, spec.storage)
     storage = open_storage(url)
-    prepared = prepare_task(spec)
+    prepared = prepare_task(spec) if trainable is None else None
     book = LeaseBook(url)
     lock = StudyLock(url, spec.name)
     with lock:
@@ -96,7 +102,9 @@ def launch(
         where = "created" if created else "continuing"
         print(f"study {spec.name} ({where}) in {redact(url)}", file=stream, flush=True)
     try:
-        bridge = _run_tune(spec, study, prepared, url, lock, launcher_id, ray_address, stream)
+        bridge = _run_tune(
+            spec, study, prepared, lock, launcher_id, ray_address, stream, trainable, context or {}
+        )
     except BaseException:
         if created and not study.get_trials(deepcopy=False):
             _log.info("removing study %s: the launch failed before any trial started", spec.name)
@@ -113,7 +121,7 @@ def launch(
     counted, _ = bridge.budget_counts()
     budget_met = counted >= bridge.n_trials()
     promoted = None
-    if budget_met and spec.promotion.enabled and _has_complete(study):
+    if budget_met and spec.promotion.enabled and prepared is not None and _has_complete(study):
         from studies._promote import promote
 
         promoted = promote(study, spec, prepared, stream=stream)
@@ -174,15 +182,21 @@ def init_ray(address: str | None) -> None:
 def _run_tune(
     spec: StudySpec,
     study: optuna.Study,
-    prepared: Prepared,
-    url: str,
+    prepared: Prepared | None,
     lock: StudyLock,
     launcher_id: str,
     ray_address: str | None,
     stream: TextIO | None,
+    trainable: Callable[..., None] | None,
+    extra: dict[str, Any],
 ) -> Any:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Ray Tune reports failed trials and missing result files itself; the study
+    # record and the progress display already say what happened to each trial.
+    for name in ("ray.tune", "ray.train", "ray.air", "ray._private"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     from ray import tune
 
     from studies._bridge import OptunaPrunerScheduler, OptunaSearcher, StudyBridge
@@ -195,17 +209,18 @@ def _run_tune(
     bridge = StudyBridge(study, spec, lock, launcher_id)
     context = {
         "study_name": spec.name,
-        "prepared": prepared.to_dict(),
+        "prepared": prepared.to_dict() if prepared is not None else None,
         "trainer": spec.trainer.model_dump(mode="json"),
         "objective": spec.objective[0].model_dump(),
         "select": spec.select,
         "trial_root": str(work_dir / "trials" / spec.name),
         "wandb": wandb_context(spec.wandb.model_dump(), study.user_attrs.get("uid", spec.name)),
+        **extra,
     }
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus}
-    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), resources)
+    function = tune.with_resources(tune.with_parameters(trainable or run_trial, context=context), resources)
     tuner = tune.Tuner(
-        trainable,
+        function,
         tune_config=tune.TuneConfig(
             search_alg=OptunaSearcher(bridge),
             scheduler=OptunaPrunerScheduler(bridge),

@@ -31,6 +31,10 @@ class Progress(Callback):
         self._t0 = time.monotonic()
         self._metric = bridge.spec.objective[0].metric
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles callbacks; the bridge and the stream stay behind.
+        return {**self.__dict__, "_bridge": None, "_stream": None}
+
     def _say(self, text: str) -> None:
         if self._stream is not None:
             elapsed = int(time.monotonic() - self._t0)

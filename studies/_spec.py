@@ -21,6 +21,8 @@ from storage import redact
 from trainers import HYPERPARAMETERS, ModelSpec, TaskSpec, TrainerSpec
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# What every evaluation reports (trainers.finetune), and so what an objective may name.
+OBJECTIVE_METRICS = ("accuracy", "f1", "eval_loss", "train_loss")
 
 
 class _Section(BaseModel):
@@ -126,6 +128,9 @@ class StudySpec(_Section):
                 f"choose from {', '.join(sorted(HYPERPARAMETERS))}"
             )
         metrics = [o.metric for o in self.objective]
+        for metric in metrics:
+            if metric not in OBJECTIVE_METRICS:
+                raise ValueError(f"objective metric {metric!r} is not reported: choose from {', '.join(OBJECTIVE_METRICS)}")
         if len(set(metrics)) != len(metrics):
             raise ValueError(f"objective lists a metric twice ({metrics}): list each once")
         for i, config in enumerate(self.enqueue):

@@ -1,0 +1,33 @@
+# One-word entry points. `make quickstart` and `make test` set everything up on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_QUIET ?= -q
+
+.PHONY: setup quickstart test test-fast lint dashboard clean benchmark
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/install_torch.sh
+	python3 -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	bash scripts/install_torch.sh $(PY)
+	$(PY) -m pip install $(PIP_QUIET) -e '.[dev]'
+	touch $@
+
+quickstart: setup  ## run the quickstart study (tiny-bert, synthetic data, SQLite, local Ray, wandb offline)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(VENV)/bin/studies launch quickstart
+
+test: setup  ## the whole test suite (PostgreSQL tests skip without a server unless CI=true)
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check studies search_spaces trainers storage tests benchmarks
+
+dashboard: setup
+	$(VENV)/bin/studies dashboard
+
+clean:
+	rm -rf runs models wandb studies.db .pytest_cache

@@ -1,0 +1,63 @@
+"""Deterministic trainables for testing the study machinery with real Ray and Optuna.
+
+They stand in for fine-tuning only where the test is about the record-keeping
+(pruning, states, budgets, resume), the way ``optuna.testing`` provides
+objectives. Each reads its behaviour from the trial's ``seed`` parameter and
+the launch ``context``, so a test can craft learning curves exactly:
+
+* ``context["curves"][str(seed)]``: the accuracy reported at each step;
+* ``context["fail"][str(seed)]``: a step at which the trial raises;
+* ``context["step_seconds"]``: a sleep per step (to keep trials running).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def curve_trainable(config: dict[str, Any], context: dict[str, Any]) -> None:
+    """Report a crafted learning curve, one step at a time, with a checkpoint per step."""
+    from ray import tune
+
+    seed = str(int(config["params"].get("seed", 0)))
+    curve = context.get("curves", {}).get(seed) or _default_curve(config["params"], context.get("steps", 3))
+    fail_at = context.get("fail", {}).get(seed)
+    pause = float(context.get("step_seconds", 0.0))
+    log = context.get("event_log")
+
+    start = 1
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            start = json.loads((Path(folder) / "state.json").read_text())["step"] + 1
+    if log:
+        _append(log, {"event": "start", "trial": config["trial_number"], "from_step": start, "pid": os.getpid()})
+    for step in range(start, len(curve) + 1):
+        if pause:
+            time.sleep(pause)
+        if fail_at is not None and step == int(fail_at):
+            raise ValueError(f"crafted failure at step {step}")
+        value = float(curve[step - 1])
+        metrics = {"accuracy": value, "eval_loss": 1.0 - value, "f1": value, "step": step}
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "state.json").write_text(json.dumps({"step": step}))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        if log:
+            _append(log, {"event": "report", "trial": config["trial_number"], "step": step, "pid": os.getpid()})
+
+
+def _default_curve(params: dict[str, Any], steps: int) -> list[float]:
+    """A smooth curve whose level depends on the parameters (for sampler tests)."""
+    lr = float(params.get("learning_rate", 1e-3))
+    level = 0.9 - 0.1 * abs(__import__("math").log10(lr) + 3)
+    return [round(level * (1 - 0.5 ** (s + 1)), 6) for s in range(steps)]
+
+
+def _append(path: str, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
