@@ -38,35 +38,17 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    import optuna
+    from studies._resume import resume
 
-    from studies._launcher import launch
-    from studies._presets import validate_spec
-    from studies._store import find_study
-
-    url = resolve_url(args.storage)
-    storage = open_storage(url)
-    if find_study(storage, args.study) is None:
-        raise StudyError(f"no study named {args.study!r} in {redact(url)}: check the name with `studies list`")
-    raw = optuna.load_study(study_name=args.study, storage=storage).user_attrs.get("spec")
-    if raw is None:
-        raise StudyError(f"study {args.study!r} has no stored spec (not created by this tool): launch it from a spec file")
-    spec = validate_spec(raw, args.overrides, source=f"stored spec of {args.study}")
-    if spec.identity_hash() != raw_hash(storage, args.study):
-        raise StudyError(
-            f"--set may change only budget, resources, wandb, promotion and work_dir on resume: "
-            f"to change the search, launch a new study with --new-name"
-        )
-    outcome = launch(
-        spec, storage_url=url, ray_address=args.ray_address, join=args.join, stream=None if args.quiet else sys.stderr
+    outcome = resume(
+        args.study,
+        storage_url=args.storage,
+        overrides=args.overrides,
+        ray_address=args.ray_address,
+        join=args.join,
+        stream=None if args.quiet else sys.stderr,
     )
     return _summarize(outcome)
-
-
-def raw_hash(storage: Any, name: str) -> str:
-    import optuna
-
-    return str(optuna.load_study(study_name=name, storage=storage).user_attrs.get("spec_hash"))
 
 
 def _summarize(outcome: Any) -> int:

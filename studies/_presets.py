@@ -62,6 +62,12 @@ def validate_spec(raw: dict[str, Any], overrides: list[str] | None = None, *, so
             raw = {**raw, "search_space": load_preset(raw["search_space"])}
         except KeyError as e:
             raise SpecError(f"{source}: search_space: {e.args[0]}") from None
+    if isinstance(raw.get("search_space"), dict) and "params" in raw["search_space"]:
+        # Stored specs spell the space as {params: {...}}; --set names parameters directly.
+        parsed = [
+            (["search_space", "params", *path[1:]] if path[0] == "search_space" and len(path) > 1 and path[1] != "params" else path, value)
+            for path, value in parsed
+        ]
     data = apply_overrides(raw, parsed)
     try:
         return StudySpec.model_validate(data)

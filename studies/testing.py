@@ -7,13 +7,17 @@ the launch ``context``, so a test can craft learning curves exactly:
 
 * ``context["curves"][str(seed)]``: the accuracy reported at each step;
 * ``context["fail"][str(seed)]``: a step at which the trial raises;
-* ``context["step_seconds"]``: a sleep per step (to keep trials running).
+* ``context["step_seconds"]``: a sleep per step (to keep trials running);
+* ``context["kill"][str(seed)]``: a step at which the worker process kills
+  itself with SIGKILL, once (a marker file in ``context["marker_dir"]``
+  remembers it), as an out-of-memory kill would.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +44,12 @@ def curve_trainable(config: dict[str, Any], context: dict[str, Any]) -> None:
     for step in range(start, len(curve) + 1):
         if pause:
             time.sleep(pause)
+        kill_at = context.get("kill", {}).get(seed)
+        if kill_at is not None and step == int(kill_at):
+            marker = Path(context["marker_dir"]) / f"killed-{config['trial_number']}"
+            if not marker.exists():
+                marker.write_text(str(step))
+                os.kill(os.getpid(), signal.SIGKILL)
         if fail_at is not None and step == int(fail_at):
             raise ValueError(f"crafted failure at step {step}")
         value = float(curve[step - 1])
