@@ -4,7 +4,7 @@ from storage._leases import Heartbeat, Lease, LeaseBook
 from storage._lock import StudyLock, study_lock
 from storage._rdb import open_storage
 from storage._registry import atomic_dir, clean_stale, model_dir, recover
-from storage._urls import DEFAULT_URL, ENV_VAR, StorageError, dialect, redact, resolve_url, sqlite_path
+from storage._urls import DEFAULT_URL, ENV_VAR, StorageError, dialect, engine_url, redact, resolve_url, sqlite_path
 
 __all__ = [
     "DEFAULT_URL",
@@ -17,6 +17,7 @@ __all__ = [
     "atomic_dir",
     "clean_stale",
     "dialect",
+    "engine_url",
     "model_dir",
     "open_storage",
     "recover",

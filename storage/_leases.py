@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage._urls import StorageError, redact
+from storage._urls import StorageError, engine_url, redact
 
 _metadata = sa.MetaData()
 _table = sa.Table(
@@ -74,7 +74,7 @@ class LeaseBook:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._engine = sa.create_engine(url, pool_pre_ping=True)
+        self._engine = sa.create_engine(engine_url(url), pool_pre_ping=True)
         try:
             _metadata.create_all(self._engine)
         except sa.exc.SQLAlchemyError as e:

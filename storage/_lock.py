@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from storage._urls import dialect, sqlite_path
+from storage._urls import dialect, engine_url, sqlite_path
 
 
 def _key(study_name: str) -> int:
@@ -50,7 +50,7 @@ class StudyLock:
         if self._engine is None:
             import sqlalchemy
 
-            self._engine = sqlalchemy.create_engine(self._url, pool_pre_ping=True, pool_size=1)
+            self._engine = sqlalchemy.create_engine(engine_url(self._url), pool_pre_ping=True, pool_size=1)
         return self._engine
 
     def __enter__(self) -> StudyLock:

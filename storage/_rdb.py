@@ -5,18 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from storage._urls import StorageError, dialect, redact, sqlite_path
+from storage._urls import StorageError, dialect, engine_url, redact, sqlite_path
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
 
 _log = logging.getLogger(__name__)
-
-_DRIVERS = {
-    "postgresql": ("psycopg2", "pip install psycopg2-binary"),
-    "mysql": ("pymysql", "pip install pymysql (and use mysql+pymysql://)"),
-}
-
 
 def _engine_kwargs(url: str) -> dict[str, Any]:
     if dialect(url) == "sqlite":
@@ -40,15 +34,8 @@ def open_storage(url: str, *, create_dirs: bool = True) -> RDBStorage:
         StorageError: If the URL is unsupported, its driver is missing, or the server
             cannot be reached; the message never contains the password.
     """
-    family = dialect(url)
-    if family in _DRIVERS:
-        module, fix = _DRIVERS[family]
-        if family == "postgresql" and "+" in url.split("://", 1)[0]:
-            module = url.split("://", 1)[0].split("+", 1)[1]
-        try:
-            __import__(module)
-        except ImportError as e:
-            raise StorageError(f"storage {redact(url)} needs the {module} driver: {fix}") from e
+    shown = redact(url)
+    url = engine_url(url)
     path = sqlite_path(url)
     if path is not None and create_dirs:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,9 +45,9 @@ def open_storage(url: str, *, create_dirs: bool = True) -> RDBStorage:
 
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
-    except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError, ValueError) as e:
+    except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError, ValueError, ImportError) as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(
-            f"cannot open storage {redact(url)}: {redact(reason)} "
+            f"cannot open storage {shown}: {redact(reason)} "
             "(check the server is running and the URL, or use --storage sqlite:///studies.db)"
         ) from e

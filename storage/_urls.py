@@ -66,3 +66,38 @@ def sqlite_path(url: str) -> Path | None:
     if path in ("", ":memory:"):
         return None
     return Path(path)
+
+
+_DEFAULT_DRIVERS = {
+    "postgresql": (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")),
+    "mysql": (("pymysql", "mysql+pymysql"), ("MySQLdb", "mysql+mysqldb")),
+}
+_INSTALL = {"postgresql": "pip install 'hpo-studies[postgres]'", "mysql": "pip install 'hpo-studies[mysql]'"}
+
+
+def engine_url(url: str) -> str:
+    """``url`` with an explicit, installed database driver (``postgresql+psycopg2://...``).
+
+    A bare ``postgresql://`` means psycopg 3 to SQLAlchemy 2.1 and psycopg2 to
+    older versions; pick whichever is installed so both work.
+
+    Raises:
+        StorageError: If no driver for the URL's database is installed.
+    """
+    import importlib.util
+
+    family = dialect(url)
+    scheme, rest = url.split("://", 1)
+    if family not in _DEFAULT_DRIVERS:
+        return url
+    if "+" in scheme:
+        module = {"psycopg2": "psycopg2", "psycopg": "psycopg", "pymysql": "pymysql", "mysqldb": "MySQLdb"}.get(
+            scheme.split("+", 1)[1], scheme.split("+", 1)[1]
+        )
+        if importlib.util.find_spec(module) is None:
+            raise StorageError(f"storage {redact(url)} needs the {module} driver: {_INSTALL[family]}")
+        return url
+    for module, full_scheme in _DEFAULT_DRIVERS[family]:
+        if importlib.util.find_spec(module) is not None:
+            return f"{full_scheme}://{rest}"
+    raise StorageError(f"storage {redact(url)} needs a {family} driver: {_INSTALL[family]}")

@@ -112,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int | None:
     from studies import _commands as c
 
+    if not args.debug and args.command != "validate":
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     handlers: dict[str, Any] = {
         "launch": c.cmd_launch,
         "resume": c.cmd_resume,
