@@ -60,7 +60,13 @@ def run_one(preset: str, pruner: dict, seed: int, n_trials: int, root: Path) -> 
         "pruned": sum(t.state.name == "PRUNED" for t in trials),
         "best": max((t.value for t in trials if t.state.name == "COMPLETE"), default=None),
         "trials": [
-            {"number": t.number, "state": t.state.name, "value": t.value, "steps": len(t.intermediate_values), "params": t.params}
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "steps": len(t.intermediate_values),
+                "params": t.params,
+            }
             for t in trials
         ],
     }
@@ -85,8 +91,11 @@ def main() -> None:
             for pruner in ({"name": "none"}, PRUNERS[args.pruner]):
                 row = run_one(args.preset, pruner, seed, args.trials, Path(tmp))
                 rows.append(row)
-                print(f"seed {seed} pruner {row['pruner']:<18} epochs {row['epochs']:>3} pruned {row['pruned']} "
-                      f"best {row['best']:.4f} wall {row['wall_seconds']:.0f}s", flush=True)
+                print(
+                    f"seed {seed} pruner {row['pruner']:<18} epochs {row['epochs']:>3} pruned {row['pruned']} "
+                    f"best {row['best']:.4f} wall {row['wall_seconds']:.0f}s",
+                    flush=True,
+                )
 
     def col(name: str, key: str) -> list[float]:
         return [r[key] for r in rows if r["pruner"] == name]
@@ -107,10 +116,14 @@ def main() -> None:
     }
     print()
     print(f"{'seed':>4}  {'epochs none':>11}  {'epochs ' + test:>16}  {'best none':>9}  {'best ' + test:>14}")
-    for seed, en, ep, bn, bp in zip(args.seeds, col(base, "epochs"), col(test, "epochs"), col(base, "best"), col(test, "best")):
+    for seed, en, ep, bn, bp in zip(
+        args.seeds, col(base, "epochs"), col(test, "epochs"), col(base, "best"), col(test, "best")
+    ):
         print(f"{seed:>4}  {en:>11}  {ep:>16}  {bn:>9.4f}  {bp:>14.4f}")
-    print(f"median epochs ratio {summary['median_epochs_ratio']}, wall ratio {summary['median_wall_ratio']}, "
-          f"best-value change {summary['median_best_delta']:+.4f}")
+    print(
+        f"median epochs ratio {summary['median_epochs_ratio']}, wall ratio {summary['median_wall_ratio']}, "
+        f"best-value change {summary['median_best_delta']:+.4f}"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
-Scalar = Union[bool, int, float, str, None]
+Scalar = bool | int | float | str | None
 
 
 class _Param(BaseModel):
@@ -56,7 +56,7 @@ class FloatParam(_Param):
     def grid(self) -> list[Scalar]:
         if self.step is None:
             raise ValueError("a float parameter needs a step to be gridded: add step or use categorical")
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return [round(self.low + i * self.step, 12) for i in range(count)]
 
 
@@ -107,7 +107,7 @@ class CategoricalParam(_Param):
         return list(self.choices)
 
 
-Param = Annotated[Union[FloatParam, IntParam, CategoricalParam], Field(discriminator="type")]
+Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
 
 
 class SearchSpace(BaseModel):

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
+
 def _engine_kwargs(url: str) -> dict[str, Any]:
     if dialect(url) == "sqlite":
         # Several processes (driver, dashboard, a second launcher) share one file:

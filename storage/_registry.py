@@ -18,6 +18,7 @@ from storage._urls import StorageError
 
 _STAGING = ".staging-"
 _RETIRED = ".retired-"
+_TRASH = ".trash-"
 
 
 def model_dir(root: str | os.PathLike[str], study_name: str) -> Path:
@@ -25,13 +26,24 @@ def model_dir(root: str | os.PathLike[str], study_name: str) -> Path:
     return Path(root) / study_name
 
 
-def clean_stale(root: str | os.PathLike[str]) -> list[Path]:
-    """Remove staging and retired folders left by a crashed promotion; return what was removed."""
+def clean_stale(root: str | os.PathLike[str], study_name: str) -> list[Path]:
+    """Tidy what a crashed promotion of ``study_name`` left under ``root``; return what was removed.
+
+    A retired model is put back first if the study has no model (a crash between
+    the two renames), then leftover staging, retired and trash folders of this
+    study only are removed: other studies' promotions may be running.
+    """
     root = Path(root)
+    if not root.is_dir():
+        return []
+    recover(root / study_name)
     removed = []
-    if root.is_dir():
-        for entry in root.iterdir():
-            if entry.name.startswith((_STAGING, _RETIRED)) and entry.is_dir():
+    for entry in root.iterdir():
+        for prefix in (_STAGING, _RETIRED, _TRASH):
+            if (
+                entry.name.startswith(f"{prefix}{study_name}-")
+                and entry.name[len(prefix) + len(study_name) + 1 :].isalnum()
+            ):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
     return removed
@@ -66,7 +78,11 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
             retired = target.parent / f"{_RETIRED}{target.name}-{uuid.uuid4().hex[:8]}"
             os.rename(target, retired)
             os.rename(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
+            # Out of recover()'s sight before deleting: a crash mid-delete must
+            # not leave a half-deleted model that looks like a retired one.
+            trash = target.parent / f"{_TRASH}{target.name}-{uuid.uuid4().hex[:8]}"
+            os.rename(retired, trash)
+            shutil.rmtree(trash, ignore_errors=True)
         else:
             os.rename(staging, target)
     except BaseException:
@@ -79,7 +95,14 @@ def recover(target: str | os.PathLike[str]) -> Path | None:
     target = Path(target)
     if target.exists():
         return None
-    candidates = sorted(target.parent.glob(f"{_RETIRED}{target.name}-*"), key=lambda p: p.stat().st_mtime)
+    candidates = sorted(
+        (
+            p
+            for p in target.parent.glob(f"{_RETIRED}{target.name}-*")
+            if p.name[len(_RETIRED) + len(target.name) + 1 :].isalnum()
+        ),
+        key=lambda p: p.stat().st_mtime,
+    )
     if not candidates:
         return None
     os.rename(candidates[-1], target)

@@ -10,7 +10,7 @@ DEFAULT_URL = "sqlite:///studies.db"
 ENV_VAR = "STUDIES_STORAGE"
 
 _SUPPORTED = ("sqlite", "postgresql", "mysql")
-_PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)(?P<password>[^@]*)(?P<tail>@)")
+_PASSWORD = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)")
 _QUERY_SECRET = re.compile(r"(?P<key>(?:password|passwd|pwd|sslpassword)=)[^&]*", re.IGNORECASE)
 
 

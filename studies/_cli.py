@@ -33,17 +33,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     launch = sub.add_parser("launch", help="run a study from a spec file or preset until its budget is met")
-    launch.add_argument("spec", metavar="SPEC_OR_PRESET", help="a YAML spec, or a preset name (quickstart, imdb-bert, ...)")
-    launch.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", help="override a spec field, e.g. --set budget.n_trials=10")
+    launch.add_argument(
+        "spec", metavar="SPEC_OR_PRESET", help="a YAML spec, or a preset name (quickstart, imdb-bert, ...)"
+    )
+    launch.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a spec field, e.g. --set budget.n_trials=10",
+    )
     launch.add_argument("--new-name", metavar="NAME", help="run the spec as a new study with this name")
     launch.add_argument("--join", action="store_true", help="work on the study beside a launcher already running it")
-    launch.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (else RAY_ADDRESS, else a local Ray)")
+    launch.add_argument(
+        "--ray-address", metavar="ADDR", help="Ray cluster to join (else RAY_ADDRESS, else a local Ray)"
+    )
     launch.add_argument("--quiet", action="store_true", help="no progress display")
     _common(launch)
 
     resume = sub.add_parser("resume", help="continue a study from the store (after a stop or a crash)")
     resume.add_argument("study")
-    resume.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", help="change a harmless field (budget, resources, wandb, ...)")
+    resume.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        metavar="KEY=VALUE",
+        help="change a harmless field (budget, resources, wandb, ...)",
+    )
     resume.add_argument("--join", action="store_true", help="work on the study beside a launcher already running it")
     resume.add_argument("--ray-address", metavar="ADDR")
     resume.add_argument("--quiet", action="store_true")

@@ -73,7 +73,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = [("STUDY", "TRIALS", "COMPLETE", "PRUNED", "FAIL", "RUNNING", "BEST")]
     for s in summaries:
         trials = optuna.load_study(study_name=s.study_name, storage=storage).get_trials(deepcopy=False)
-        count = {state: sum(t.state.name == state for t in trials) for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
+        count = {
+            state: sum(t.state.name == state for t in trials) for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
+        }
         best = "-"
         if s.best_trial is not None and s.best_trial.values:
             best = ", ".join(f"{v:.4f}" for v in s.best_trial.values)
@@ -102,7 +104,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         if "retry_of" in t.user_attrs:
             note = f"rerun of {t.user_attrs['retry_of']}"
         rows.append(
-            (str(t.number), t.state.name, value, str(len(t.intermediate_values)), *(_short(t.params.get(p)) for p in params), note)
+            (
+                str(t.number),
+                t.state.name,
+                value,
+                str(len(t.intermediate_values)),
+                *(_short(t.params.get(p)) for p in params),
+                note,
+            )
         )
     print(f"study {study.study_name} in {redact(url)}: {len(trials)} trials")
     _table(rows)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from storage import Heartbeat, LeaseBook, StudyLock, open_storage, redact, resolve_url
@@ -102,9 +102,7 @@ def launch(
         where = "created" if created else "continuing"
         print(f"study {spec.name} ({where}) in {redact(url)}", file=stream, flush=True)
     try:
-        bridge = _run_tune(
-            spec, study, prepared, lock, launcher_id, ray_address, stream, trainable, context or {}
-        )
+        bridge = _run_tune(spec, study, prepared, lock, launcher_id, ray_address, stream, trainable, context or {})
     except BaseException:
         if created and not study.get_trials(deepcopy=False):
             _log.info("removing study %s: the launch failed before any trial started", spec.name)

@@ -31,8 +31,7 @@ def resolve_spec_path(spec_or_preset: str) -> Path:
     hint = difflib.get_close_matches(spec_or_preset, study_preset_names(), n=1)
     maybe = f" (did you mean {hint[0]!r}?)" if hint else ""
     raise SpecError(
-        f"{spec_or_preset!r} is neither a spec file nor a preset{maybe}: "
-        f"presets are {', '.join(study_preset_names())}"
+        f"{spec_or_preset!r} is neither a spec file nor a preset{maybe}: presets are {', '.join(study_preset_names())}"
     )
 
 
@@ -65,7 +64,12 @@ def validate_spec(raw: dict[str, Any], overrides: list[str] | None = None, *, so
     if isinstance(raw.get("search_space"), dict) and "params" in raw["search_space"]:
         # Stored specs spell the space as {params: {...}}; --set names parameters directly.
         parsed = [
-            (["search_space", "params", *path[1:]] if path[0] == "search_space" and len(path) > 1 and path[1] != "params" else path, value)
+            (
+                ["search_space", "params", *path[1:]]
+                if path[0] == "search_space" and len(path) > 1 and path[1] != "params"
+                else path,
+                value,
+            )
             for path, value in parsed
         ]
     data = apply_overrides(raw, parsed)

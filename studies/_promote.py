@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from storage import atomic_dir, clean_stale, model_dir, recover
+from storage import atomic_dir, clean_stale, model_dir
 from studies._errors import NotFoundError, StudyError
 from studies._version import __version__
 
@@ -65,8 +65,7 @@ def promote(study: optuna.Study, spec: StudySpec, prepared: Prepared, *, stream:
         )
     root = Path(spec.promotion.dir)
     target = model_dir(root, spec.name)
-    recover(target)
-    clean_stale(root)
+    clean_stale(root, spec.name)
     test = evaluate(source, prepared, split="test")
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
     record = {
@@ -100,11 +99,11 @@ def promote(study: optuna.Study, spec: StudySpec, prepared: Prepared, *, stream:
 
 def promote_stored(study_name: str, storage_url: str | None, *, stream: TextIO | None = sys.stderr) -> Path:
     """``studies promote``: re-run promotion from the store alone."""
+    import optuna
+
     from storage import open_storage, resolve_url
     from studies._launcher import prepare_task
     from studies._store import load_study, stored_spec
-
-    import optuna
 
     storage = open_storage(resolve_url(storage_url))
     study = load_study(storage, study_name)
@@ -134,17 +133,17 @@ def model_card(record: dict[str, Any], spec: StudySpec) -> str:
         for name in ("accuracy", "f1", "eval_loss")
     )
     trials = ", ".join(f"{n} {k.lower()}" for k, n in record["trials"].items())
-    return f"""# {record['study']}: {spec.model.name} fine-tuned on {spec.task.dataset}
+    return f"""# {record["study"]}: {spec.model.name} fine-tuned on {spec.task.dataset}
 
-{spec.description or 'A text classifier promoted from a hyperparameter-optimization study.'}
+{spec.description or "A text classifier promoted from a hyperparameter-optimization study."}
 
-- Base model: `{record['base_model']}`
-- Data: `{record['dataset']}` (train {record['data_sizes'].get('train')}, validation \
-{record['data_sizes'].get('validation')}, test {record['data_sizes'].get('test')} examples); \
-labels {', '.join(record['label_names'])}
-- Study: {trials}; objective {', '.join(f"{o['direction']} {o['metric']}" for o in record['objective'])} \
-(trial value = its {record['select']} report); promoted trial {record['trial']}
-- Promoted {record['promoted_at']} by hpo-studies {record['package_version']}
+- Base model: `{record["base_model"]}`
+- Data: `{record["dataset"]}` (train {record["data_sizes"].get("train")}, validation \
+{record["data_sizes"].get("validation")}, test {record["data_sizes"].get("test")} examples); \
+labels {", ".join(record["label_names"])}
+- Study: {trials}; objective {", ".join(f"{o['direction']} {o['metric']}" for o in record["objective"])} \
+(trial value = its {record["select"]} report); promoted trial {record["trial"]}
+- Promoted {record["promoted_at"]} by hpo-studies {record["package_version"]}
 
 ## Hyperparameters
 
@@ -165,8 +164,8 @@ Selection used the validation split only; the test split was evaluated once, on 
 ```python
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-tokenizer = AutoTokenizer.from_pretrained("{record['study']}")  # this folder
-model = AutoModelForSequenceClassification.from_pretrained("{record['study']}")
+tokenizer = AutoTokenizer.from_pretrained("{record["study"]}")  # this folder
+model = AutoModelForSequenceClassification.from_pretrained("{record["study"]}")
 ```
 """
 
@@ -178,7 +177,9 @@ def _log_to_wandb(study: optuna.Study, spec: StudySpec, target: Path, record: di
     try:
         run = TrialRun.promotion(cfg, study=spec.name, config={"trial": record["trial"], **record["params"]})
         run.summary({f"test_{k}": v for k, v in record["test"].items()})
-        run.log_model(target, name=f"{spec.name}-model", metadata={k: record[k] for k in ("trial", "test", "validation")})
+        run.log_model(
+            target, name=f"{spec.name}-model", metadata={k: record[k] for k in ("trial", "test", "validation")}
+        )
         run.finish()
     except Exception as e:  # wandb is a mirror of the record; the promotion itself is done
         raise StudyError(f"the model was promoted to {target} but logging it to wandb failed: {e}") from e

@@ -52,9 +52,7 @@ PRUNER_NAMES = ("none", "median", "percentile", "successive_halving", "hyperband
 _MULTI_OBJECTIVE_SAMPLERS = {"tpe", "random", "grid", "qmc", "gp", "nsga2", "nsga3"}
 
 
-def _construct(
-    kind: str, name: str, cls: Callable[..., Any], options: dict[str, Any], *args: Any, **fixed: Any
-) -> Any:
+def _construct(kind: str, name: str, cls: Callable[..., Any], options: dict[str, Any], *args: Any, **fixed: Any) -> Any:
     """Build ``cls(*args, **options, **fixed)``, rejecting options ``cls`` does not take."""
     params = inspect.signature(cls).parameters
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -62,7 +60,9 @@ def _construct(
     valid = [n for n in params if n not in reserved]
     for key in options:
         if key not in valid and not accepts_any:
-            raise SpecError(f"{kind}.options.{key} is not an option of the {name} {kind}; valid options: {', '.join(valid)}")
+            raise SpecError(
+                f"{kind}.options.{key} is not an option of the {name} {kind}; valid options: {', '.join(valid)}"
+            )
     try:
         return cls(*args, **options, **fixed)
     except (TypeError, ValueError) as e:
@@ -76,9 +76,7 @@ def check_names(spec: StudySpec) -> None:
     if spec.pruner.name not in PRUNER_NAMES:
         raise SpecError(f"pruner.name {spec.pruner.name!r} is unknown: choose one of {', '.join(PRUNER_NAMES)}")
     if spec.multi_objective and spec.sampler.name not in _MULTI_OBJECTIVE_SAMPLERS:
-        raise SpecError(
-            f"sampler {spec.sampler.name!r} cannot optimize several objectives: use nsga2, tpe or random"
-        )
+        raise SpecError(f"sampler {spec.sampler.name!r} cannot optimize several objectives: use nsga2, tpe or random")
     if spec.sampler.name == "grid":
         try:
             spec.search_space.grid()
@@ -115,7 +113,9 @@ def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     pruner: PrunerSpec = spec.pruner
     classes = _pruner_classes()
     if spec.multi_objective and pruner.name != "none":
-        _log.warning("pruning is disabled: Optuna cannot prune multi-objective studies (pruner %r ignored)", pruner.name)
+        _log.warning(
+            "pruning is disabled: Optuna cannot prune multi-objective studies (pruner %r ignored)", pruner.name
+        )
         return classes["none"]()
     options = dict(pruner.options)
     if pruner.name == "patient":

@@ -130,7 +130,9 @@ class StudySpec(_Section):
         metrics = [o.metric for o in self.objective]
         for metric in metrics:
             if metric not in OBJECTIVE_METRICS:
-                raise ValueError(f"objective metric {metric!r} is not reported: choose from {', '.join(OBJECTIVE_METRICS)}")
+                raise ValueError(
+                    f"objective metric {metric!r} is not reported: choose from {', '.join(OBJECTIVE_METRICS)}"
+                )
         if len(set(metrics)) != len(metrics):
             raise ValueError(f"objective lists a metric twice ({metrics}): list each once")
         for i, config in enumerate(self.enqueue):
@@ -148,7 +150,8 @@ class StudySpec(_Section):
     def identity(self) -> dict[str, Any]:
         """The parts that define what the study searches; changing them makes a different study."""
         return self.model_dump(
-            mode="json", include={"task", "model", "trainer", "objective", "select", "search_space", "sampler", "pruner"}
+            mode="json",
+            include={"task", "model", "trainer", "objective", "select", "search_space", "sampler", "pruner"},
         )
 
     def identity_hash(self) -> str:
@@ -204,7 +207,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(f"spec file {path} does not exist: give a path or a preset name ({', '.join(_presets())})") from None
+        raise SpecError(
+            f"spec file {path} does not exist: give a path or a preset name ({', '.join(_presets())})"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -116,7 +116,9 @@ def _record_spec(study: optuna.Study, spec: StudySpec, *, created: bool) -> None
     redacted = spec.redacted()
     if not created:
         before = study.user_attrs.get("spec", {})
-        changes = {k: {"from": before.get(k), "to": redacted.get(k)} for k in HARMLESS if before.get(k) != redacted.get(k)}
+        changes = {
+            k: {"from": before.get(k), "to": redacted.get(k)} for k in HARMLESS if before.get(k) != redacted.get(k)
+        }
         if changes:
             history = list(study.user_attrs.get("spec_changes", []))
             history.append({"at": time.time(), "changes": changes})
@@ -153,7 +155,9 @@ def reconcile_orphans(study: optuna.Study, book: LeaseBook, stale_after: float) 
                 study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
             orphans.append(trial.number)
     if orphans:
-        _log.warning("study %s: marked interrupted trials %s as FAIL and queued their params again", study.study_name, orphans)
+        _log.warning(
+            "study %s: marked interrupted trials %s as FAIL and queued their params again", study.study_name, orphans
+        )
     return orphans
 
 

@@ -73,7 +73,11 @@ GOOD = [[0.60, 0.70, 0.80, 0.90], [0.62, 0.72, 0.82, 0.92], [0.70, 0.80, 0.85, 0
 PRUNER_CASES = {
     "none": ({"name": "none"}, [0.3, 0.3, 0.3, 0.3], set()),
     "median": ({"name": "median", "options": {"n_startup_trials": 2}}, [0.3, 0.3, 0.3, 0.3], {2}),
-    "percentile": ({"name": "percentile", "options": {"percentile": 25.0, "n_startup_trials": 2}}, [0.3, 0.3, 0.3, 0.3], {2}),
+    "percentile": (
+        {"name": "percentile", "options": {"percentile": 25.0, "n_startup_trials": 2}},
+        [0.3, 0.3, 0.3, 0.3],
+        {2},
+    ),
     "successive_halving": ({"name": "successive_halving", "options": {"min_resource": 1}}, [0.3, 0.3, 0.3, 0.3], {2}),
     "threshold": ({"name": "threshold", "options": {"lower": 0.5}}, [0.6, 0.45, 0.9, 0.9], {2}),
     "patient": ({"name": "patient", "options": {"patience": 1}}, [0.6, 0.55, 0.5, 0.45], {2}),

@@ -82,7 +82,10 @@ def test_launch_quickstart_end_to_end(tmp_path: Path):
 
 BAD = {
     "unknown key": (["--set", "budget.n_trail=2"], "budget: unknown key 'n_trail'; did you mean 'n_trials'?"),
-    "low > high": (["--set", "search_space.learning_rate.low=0.1"], "search_space.params.learning_rate: low (0.1) must be <= high"),
+    "low > high": (
+        ["--set", "search_space.learning_rate.low=0.1"],
+        "search_space.params.learning_rate: low (0.1) must be <= high",
+    ),
     "unknown sampler": (["--set", "sampler.name=tpx"], "sampler.name 'tpx' is unknown: choose one of"),
     "missing data file": (["--set", "task.dataset=missing/reviews.csv"], "missing/reviews.csv"),
     "wrong column": (["--set", "task.dataset=reviews.csv", "--set", "task.text_column=txt"], "task.text_column"),

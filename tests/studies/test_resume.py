@@ -1,5 +1,6 @@
 """Resume and crash tolerance with real processes, real Ray and a real Optuna store."""
 
+import contextlib
 import json
 import os
 import random
@@ -38,7 +39,7 @@ def start_driver(tmp_path: Path, spec, context, url):
         [sys.executable, str(script), json.dumps(raw), json.dumps(context), url],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "driver.log", "w"),  # noqa: SIM115
+        stderr=open(tmp_path / "driver.log", "w"),
         start_new_session=True,
     )
 
@@ -60,10 +61,8 @@ def trials(name, url, states=None):
 
 
 def kill_group(proc):
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=30)
 
 
@@ -112,7 +111,11 @@ def test_a_killed_worker_is_retried_from_its_checkpoint(ray_session, curve_study
     assert killed.state == TrialState.COMPLETE
     assert sorted(killed.intermediate_values) == [1, 2, 3, 4]
     assert killed.user_attrs["retries"] == 1
-    starts = [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "start" and e["trial"] == killed.number]
+    starts = [
+        e
+        for e in map(json.loads, log.read_text().splitlines())
+        if e["event"] == "start" and e["trial"] == killed.number
+    ]
     # First attempt from step 1; the retry continued after the step-2 checkpoint.
     assert [e["from_step"] for e in starts] == [1, 3]
     assert starts[0]["pid"] != starts[1]["pid"]
@@ -130,10 +133,18 @@ def test_a_worker_that_keeps_dying_fails_with_its_reason_and_the_study_goes_on(r
 
 def test_resume_refuses_a_changed_search_and_records_a_changed_budget(ray_session, curve_study):
     url = "sqlite:///studies.db"
-    launch(curve_study(name="r", budget={"n_trials": 2}), storage_url=url, trainable=curve_trainable, context={}, stream=None)
+    launch(
+        curve_study(name="r", budget={"n_trials": 2}),
+        storage_url=url,
+        trainable=curve_trainable,
+        context={},
+        stream=None,
+    )
     with pytest.raises(ConflictError, match="may change only budget"):
         resume("r", storage_url=url, overrides=["search_space.seed.high=5"], trainable=curve_trainable, context={})
-    out = resume("r", storage_url=url, overrides=["budget.n_trials=3"], trainable=curve_trainable, context={}, stream=None)
+    out = resume(
+        "r", storage_url=url, overrides=["budget.n_trials=3"], trainable=curve_trainable, context={}, stream=None
+    )
     assert out.started == 1 and out.budget_met
     study = optuna.load_study(study_name="r", storage=url)
     assert study.user_attrs["spec"]["budget"]["n_trials"] == 3

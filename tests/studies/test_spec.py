@@ -61,14 +61,19 @@ def test_unknown_sampler_and_pruner_list_the_choices():
 
 def test_unknown_sampler_option_lists_the_valid_options():
     spec = validate_spec({**MINIMAL, "sampler": {"name": "tpe", "options": {"n_startup": 3}}})
-    with pytest.raises(SpecError, match=r"sampler.options.n_startup is not an option of the tpe sampler; valid options: .*n_startup_trials"):
+    with pytest.raises(
+        SpecError,
+        match=r"sampler.options.n_startup is not an option of the tpe sampler; valid options: .*n_startup_trials",
+    ):
         build_sampler(spec)
 
 
 @pytest.mark.parametrize("name", SAMPLER_NAMES)
 def test_every_sampler_builds(name):
     space = "bert-paper" if name == "grid" else "bert-continuous"
-    objective = [{"metric": "accuracy"}, {"metric": "eval_loss", "direction": "minimize"}] if name.startswith("nsga") else {}
+    objective = (
+        [{"metric": "accuracy"}, {"metric": "eval_loss", "direction": "minimize"}] if name.startswith("nsga") else {}
+    )
     raw = {**MINIMAL, "search_space": space, "sampler": {"name": name, "seed": 1}}
     if objective:
         raw["objective"] = objective
@@ -112,7 +117,9 @@ def test_multi_objective_disables_pruning_with_a_warning(caplog):
 
 
 def test_cmaes_refuses_several_objectives():
-    spec = validate_spec({**MINIMAL, "objective": [{"metric": "accuracy"}, {"metric": "f1"}], "sampler": {"name": "cmaes"}})
+    spec = validate_spec(
+        {**MINIMAL, "objective": [{"metric": "accuracy"}, {"metric": "f1"}], "sampler": {"name": "cmaes"}}
+    )
     with pytest.raises(SpecError, match="cannot optimize several objectives"):
         check_names(spec)
 
@@ -169,7 +176,9 @@ def test_missing_spec_file_and_unknown_preset(tmp_path: Path):
 
 
 def test_cli_validate_exit_codes_and_one_line_errors():
-    ok = subprocess.run([sys.executable, "-m", "studies._cli", "validate", "quickstart"], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "studies._cli", "validate", "quickstart"], capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "studies._cli", "validate", "quickstart", "--set", "budget.n_trail=1"],

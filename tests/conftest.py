@@ -1,0 +1,87 @@
+"""Fixtures shared by every test package: the study stores to test against."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+POSTGRES_ENV = "STUDIES_TEST_POSTGRES"
+POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip, except in CI, where a real-component test must run or fail."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{reason} (CI=true: PostgreSQL tests must not be skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _with_installed_driver(url: str) -> str:
+    """``url`` with psycopg2 named when SQLAlchemy's default driver for a bare scheme is missing.
+
+    SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3, 2.0 as psycopg2. Only the
+    fixture's own check connects this way; the tests get the URL as given, which the storage
+    package must open itself (``storage.engine_url``).
+    """
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    if parsed.drivername != "postgresql":
+        return url
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ImportError:
+        return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL of a database created for this test session and dropped after it.
+
+    The server is ``$STUDIES_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/test``);
+    a fresh ``studies_test_<random>`` database keeps reruns and parallel sessions apart. Without
+    the CREATEDB privilege the tests share the given database (they use unique study names).
+    """
+    try:
+        import sqlalchemy as sa
+    except ImportError as e:
+        _unavailable(f"PostgreSQL tests need sqlalchemy: {e}")
+    from storage import redact
+
+    given = os.environ.get(POSTGRES_ENV, POSTGRES_DEFAULT)
+    base = _with_installed_driver(given)
+    try:
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except (ImportError, sa.exc.SQLAlchemyError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        _unavailable(f"no PostgreSQL at {redact(given)} ({reason}); set {POSTGRES_ENV} to a reachable server")
+
+    name = f"studies_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.SQLAlchemyError:
+        admin.dispose()
+        yield given
+        return
+    try:
+        yield sa.make_url(given).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            # FORCE (PostgreSQL 13+) ends the sessions a failed test left open on it.
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite store in this test's temporary folder (absolute path: ``sqlite:////tmp/...``)."""
+    return f"sqlite:///{tmp_path / 'studies.db'}"
