@@ -14,6 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from storage import open_storage
 from studies import ConflictError
 from studies._launcher import launch
 from studies._resume import resume
@@ -55,7 +56,7 @@ def wait_for(predicate, timeout=90.0, interval=0.2):
 
 def trials(name, url, states=None):
     try:
-        return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=True, states=states)
+        return optuna.load_study(study_name=name, storage=open_storage(url)).get_trials(deepcopy=True, states=states)
     except KeyError:
         return []
 
@@ -159,13 +160,18 @@ def test_resume_refuses_a_changed_search_and_records_a_changed_budget(ray_sessio
         )
 
 
-def test_two_joined_launchers_start_exactly_the_budget(ray_session, curve_study, tmp_path):
-    url = f"sqlite:///{tmp_path}/studies.db"
-    spec = curve_study(name="joined", seeds=[7, 8], budget={"n_trials": 8, "max_concurrent": 2})
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_two_joined_launchers_start_exactly_the_budget(ray_session, curve_study, tmp_path, request, store):
+    if store == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        name = f"joined-{os.getpid()}-{int(time.time())}"
+    else:
+        url, name = f"sqlite:///{tmp_path}/studies.db", "joined"
+    spec = curve_study(name=name, seeds=[7, 8], budget={"n_trials": 8, "max_concurrent": 2})
     context = {"step_seconds": 0.4, "steps": 3}
     driver = start_driver(tmp_path, spec, context, url)
     try:
-        wait_for(lambda: len(trials("joined", url, (TrialState.RUNNING,))) >= 1)
+        wait_for(lambda: len(trials(name, url, (TrialState.RUNNING,))) >= 1)
         with pytest.raises(ConflictError, match="add --join"):
             launch(spec, storage_url=url, trainable=curve_trainable, context=context, stream=None)
         mine = launch(spec, storage_url=url, trainable=curve_trainable, context=context, stream=None, join=True)
@@ -173,7 +179,7 @@ def test_two_joined_launchers_start_exactly_the_budget(ray_session, curve_study,
     finally:
         if driver.poll() is None:
             kill_group(driver)
-    all_trials = trials("joined", url)
+    all_trials = trials(name, url)
     assert len(all_trials) == 8
     assert all(t.state == TrialState.COMPLETE for t in all_trials)
     assert len({t.user_attrs["launcher_id"] for t in all_trials}) == 2
