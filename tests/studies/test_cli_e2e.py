@@ -79,6 +79,60 @@ def test_launch_quickstart_end_to_end(tmp_path: Path):
     again = studies("launch", "quickstart", *sets(TINY), cwd=tmp_path)
     assert again.returncode == 0 and "started 0 trials" in again.stdout
 
+    # `studies promote` rebuilds a deleted model directory from the store alone.
+    import shutil
+
+    shutil.rmtree(model_dir)
+    promoted = studies("promote", "quickstart", cwd=tmp_path)
+    assert promoted.returncode == 0, promoted.stderr
+    assert json.loads((model_dir / "promotion.json").read_text())["trial"] == study.best_trial.number
+
+
+@pytest.mark.slow
+def test_sigkilled_launch_then_resume_promotes_the_best_trial(tmp_path: Path):
+    """The real CLI path: kill `studies launch` mid-study, `studies resume` finishes and promotes."""
+    import signal
+    import time
+
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
+    env.pop("STUDIES_STORAGE", None)
+    args = [
+        sys.executable,
+        "-m",
+        "studies._cli",
+        "launch",
+        "quickstart",
+        "--quiet",
+        *sets([*TINY, "budget.n_trials=3"]),
+    ]
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    url = f"sqlite:///{tmp_path}/studies.db"
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline:
+            try:
+                states = [t.state for t in optuna.load_study(study_name="quickstart", storage=url).get_trials()]
+            except Exception:  # the study does not exist yet
+                states = []
+            if (TrialState.COMPLETE in states and TrialState.RUNNING in states) or len(states) >= 3:
+                break
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    resumed = studies("resume", "quickstart", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    study = optuna.load_study(study_name="quickstart", storage=url)
+    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(finished) == 3
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    for t in study.get_trials(states=(TrialState.FAIL,)):
+        assert t.user_attrs["fail_reason"] == "interrupted"
+    record = json.loads((tmp_path / "models" / "quickstart" / "promotion.json").read_text())
+    assert record["trial"] == study.best_trial.number and record["params"] == study.best_trial.params
+
 
 BAD = {
     "unknown key": (["--set", "budget.n_trail=2"], "budget: unknown key 'n_trail'; did you mean 'n_trials'?"),
