@@ -247,6 +247,7 @@ class StudyBridge:
             "wandb_run_path",
             "trial_dir",
             "best_model_dir",
+            "setup_seconds",
         ):
             if result.get(key) not in (None, ""):
                 live.trial.set_user_attr(key, result[key])

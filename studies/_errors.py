@@ -2,14 +2,14 @@
 
 The CLI prints ``str(error)`` as one line and exits 2 for any of
 :data:`USER_ERRORS` (the user can fix them) and 1 for anything else (a bug).
-``StorageError`` and ``DataError`` are defined by the ``storage`` and
-``trainers`` packages, which know nothing of this one.
+``StorageError``, ``DataError`` and ``ModelError`` are defined by the ``storage``
+and ``trainers`` packages, which know nothing of this one.
 """
 
 from __future__ import annotations
 
 from storage import StorageError
-from trainers import DataError
+from trainers import DataError, ModelError
 
 
 class StudyError(Exception):
@@ -28,12 +28,13 @@ class NotFoundError(StudyError):
     """A study, trial or preset that was named does not exist."""
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (StudyError, StorageError, DataError)
+USER_ERRORS: tuple[type[Exception], ...] = (StudyError, StorageError, DataError, ModelError)
 
 __all__ = [
     "USER_ERRORS",
     "ConflictError",
     "DataError",
+    "ModelError",
     "NotFoundError",
     "SpecError",
     "StorageError",

@@ -211,6 +211,7 @@ def _run_tune(
         "trainer": spec.trainer.model_dump(mode="json"),
         "objective": spec.objective[0].model_dump(),
         "select": spec.select,
+        "cpus": spec.resources.cpus,
         "trial_root": str(work_dir / "trials" / spec.name),
         "wandb": wandb_context(spec.wandb.model_dump(), study.user_attrs.get("uid", spec.name)),
         **extra,

@@ -31,8 +31,13 @@ class TrialFailure(Exception):
         return f"{self.reason}: {self.message}"
 
 
-def _quiet_worker() -> None:
+def _quiet_worker(cpus: float) -> None:
+    import torch
     import transformers
+
+    # One intra-op thread per reserved CPU: more threads than the trial's share
+    # make concurrent trials on one node fight over cores (10x slower seen on 2 cores).
+    torch.set_num_threads(max(1, int(cpus)))
 
     transformers.logging.set_verbosity_error()
     for name in ("datasets", "transformers", "torch", "accelerate"):
@@ -54,7 +59,8 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
     from studies._tracking import TrialRun
     from trainers import DivergedError, Prepared, TrainerSpec, finetune
 
-    _quiet_worker()
+    entered = time.time()
+    _quiet_worker(context.get("cpus", 1))
     number = int(config["trial_number"])
     params = dict(config["params"])
     trial_dir = Path(context["trial_root"]) / f"trial-{number:04d}"
@@ -92,6 +98,7 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
             tune.report(payload)
 
     started = time.time()
+    node["setup_seconds"] = round(started - entered, 3)
     try:
         result = finetune(
             Prepared.from_dict(context["prepared"]),
@@ -113,7 +120,15 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
             _free_cuda()
             raise TrialFailure("oom", f"out of GPU memory: {str(e).splitlines()[0][:200]}") from None
         raise
-    run.summary({"best_model_dir": str(result.best_model_dir), "wall_seconds": time.time() - started})
+    run.summary(
+        {
+            "best_model_dir": str(result.best_model_dir),
+            "wall_seconds": time.time() - entered,
+            "setup_seconds": node["setup_seconds"],
+            "trainer_startup_seconds": result.startup_seconds,
+        }
+    )
+    _log.info("trial %d: setup %.2f s, trainer start-up %.2f s", number, node["setup_seconds"], result.startup_seconds)
     run.finish()
 
 

@@ -1,0 +1,29 @@
+"""Fine-tuning on a CUDA GPU: mixed precision, fused AdamW, pinned memory, and memory given back."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainers import evaluate, finetune
+from trainers._runtime import precision_flags
+
+torch = pytest.importorskip("torch")
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+
+def test_auto_precision_is_half_on_cuda():
+    flags = precision_flags("auto")
+    assert flags == {"bf16": torch.cuda.is_bf16_supported(), "fp16": not torch.cuda.is_bf16_supported()}
+
+
+def test_a_trial_on_cuda_learns_and_gives_its_memory_back(synthetic, finetune_args, tmp_path):
+    settings = finetune_args["settings"].model_copy(update={"dataloader_workers": 2})
+    reports = []
+    result = finetune(synthetic, settings, finetune_args["params"], tmp_path, report=reports.append)
+    assert [r.step for r in reports] == [1, 2]
+    assert result.best_metrics["accuracy"] >= 0.7
+    assert torch.cuda.memory_allocated() < 16 * 2**20  # model, optimizer and batches were freed
+    assert evaluate(result.best_model_dir, synthetic)["accuracy"] > 0.65

@@ -1,0 +1,30 @@
+"""Fine-tuning trainables: data preparation, models, and the HF Trainer loop.
+
+This package knows nothing of Ray or Optuna: a trial reports each evaluation
+through the one ``report`` callback it is given. ``prepare`` runs once per
+study; ``finetune`` runs once per trial, from the ``Prepared`` result;
+``evaluate`` scores a kept model on the test split.
+"""
+
+from trainers._config import HYPERPARAMETERS, DataError, ModelSpec, TaskSpec, TrainerSpec
+from trainers._evaluate import evaluate
+from trainers._finetune import FinetuneResult, finetune
+from trainers._models import ModelError
+from trainers._prepare import Prepared, prepare
+from trainers._reporting import DivergedError, Report
+
+__all__ = [
+    "HYPERPARAMETERS",
+    "DataError",
+    "DivergedError",
+    "FinetuneResult",
+    "ModelError",
+    "ModelSpec",
+    "Prepared",
+    "Report",
+    "TaskSpec",
+    "TrainerSpec",
+    "evaluate",
+    "finetune",
+    "prepare",
+]

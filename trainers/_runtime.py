@@ -1,0 +1,61 @@
+"""The process-level knobs a trial needs: quiet libraries, precision, and memory release."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence transformers' and datasets' warnings and progress bars inside the block.
+
+    Loading reports ("some weights were newly initialized"), progress bars and
+    long-sequence warnings are expected here and would drown the study's own
+    progress display.
+    """
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_bars = hf_logging.is_progress_bar_enabled()
+    ds_bars = datasets.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if hf_bars:
+            hf_logging.enable_progress_bar()
+        if ds_bars:
+            datasets.enable_progress_bars()
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    """The ``bf16``/``fp16`` training arguments for ``trainer.precision``.
+
+    ``auto`` is bf16 on a CUDA GPU that supports it, fp16 on other CUDA GPUs,
+    and fp32 on CPU.
+
+    Args:
+        precision: ``auto``, ``fp32``, ``fp16`` or ``bf16``.
+    """
+    import torch
+
+    if precision == "auto" and not torch.cuda.is_available():
+        precision = "fp32"
+    elif precision == "auto":
+        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def release_memory() -> None:
+    """Return freed tensors' memory, so a reused worker process does not grow from trial to trial."""
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
