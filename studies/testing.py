@@ -53,12 +53,18 @@ def curve_trainable(config: dict[str, Any], context: dict[str, Any]) -> None:
         if fail_at is not None and step == int(fail_at):
             raise ValueError(f"crafted failure at step {step}")
         value = float(curve[step - 1])
-        metrics = {"accuracy": value, "eval_loss": 1.0 - value, "f1": value, "step": step}
+        metrics = {"accuracy": value, "eval_loss": 1.0 - value, "f1": value, "step": step, "node_id": _node_id()}
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / "state.json").write_text(json.dumps({"step": step}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
         if log:
             _append(log, {"event": "report", "trial": config["trial_number"], "step": step, "pid": os.getpid()})
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
 
 
 def _default_curve(params: dict[str, Any], steps: int) -> list[float]:
