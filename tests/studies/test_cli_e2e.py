@@ -165,3 +165,25 @@ def test_unreachable_storage_is_one_line_without_the_password(tmp_path: Path):
     assert run.returncode == 2
     assert "hunter2" not in run.stderr + run.stdout
     assert run.stderr.startswith("error: cannot open storage postgresql://postgres:***@127.0.0.1:1/test")
+
+
+@pytest.mark.slow
+def test_a_diverging_trial_is_fail_diverged_and_the_study_ends_cleanly(tmp_path: Path):
+    huge = "{learning_rate: 1.0e+6, warmup_ratio: 0.0, weight_decay: 0.0, per_device_train_batch_size: 16}"
+    args = sets(
+        [
+            *TINY,
+            "budget.n_trials=1",
+            "budget.max_concurrent=1",
+            "budget.count_failed=true",
+            "search_space.learning_rate.high=1.0e+6",
+            f"enqueue=[{huge}]",
+        ]
+    )
+    run = studies("launch", "quickstart", *args, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    study = optuna.load_study(study_name="quickstart", storage=f"sqlite:///{tmp_path}/studies.db")
+    (trial,) = study.get_trials()
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["fail_reason"] == "diverged"
+    assert "promoted" not in run.stderr  # nothing COMPLETE, nothing promoted
