@@ -164,3 +164,18 @@ def test_precision_auto_is_fp32_on_cpu():
     assert precision_flags("auto") == {"bf16": False, "fp16": False}
     assert precision_flags("bf16") == {"bf16": True, "fp16": False}
     assert precision_flags("fp16") == {"bf16": False, "fp16": True}
+
+
+def test_gradient_accumulation_and_activation_checkpointing_run(synthetic, tmp_path):
+    settings = TrainerSpec(
+        num_train_epochs=1,
+        max_steps_per_epoch=3,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        gradient_checkpointing=True,
+    )
+    reports = []
+    result = finetune(synthetic, settings, {"learning_rate": 1e-3}, tmp_path, report=reports.append)
+    assert [r.step for r in reports] == [1]
+    assert reports[0].checkpoint_dir.name == "checkpoint-3"  # 3 optimizer steps of 2 x 4 examples
+    assert (result.best_model_dir / "config.json").is_file()
