@@ -212,7 +212,7 @@ class StudyBridge:
         if live is None or "step" not in result:
             return False
         step = int(result["step"])
-        metrics = {k: float(v) for k, v in result.items() if k in REPORTED_METRICS and _finite_or_nan(v)}
+        metrics = {k: float(v) for k, v in result.items() if k in REPORTED_METRICS and _is_number(v)}
         live.reports[step] = metrics
         trial = live.trial
         if not live.linked:
@@ -268,7 +268,7 @@ class StudyBridge:
 REPORTED_METRICS = (*OBJECTIVE_METRICS, "epoch")
 
 
-def _finite_or_nan(value: Any) -> bool:
+def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -99,15 +99,12 @@ def promote(study: optuna.Study, spec: StudySpec, prepared: Prepared, *, stream:
 
 def promote_stored(study_name: str, storage_url: str | None, *, stream: TextIO | None = sys.stderr) -> Path:
     """``studies promote``: re-run promotion from the store alone."""
-    import optuna
-
     from storage import open_storage, resolve_url
     from studies._launcher import prepare_task
     from studies._store import load_study, stored_spec
 
-    storage = open_storage(resolve_url(storage_url))
-    study = load_study(storage, study_name)
-    spec = stored_spec(optuna.load_study(study_name=study_name, storage=storage))
+    study = load_study(open_storage(resolve_url(storage_url)), study_name)
+    spec = stored_spec(study)
     return promote(study, spec, prepare_task(spec), stream=stream)
 
 
