@@ -103,6 +103,8 @@ class StudyBridge:
         self._next_ask = 0.0
         self.started_here = 0
         self.finished_here: dict[str, int] = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+        # How each trial of this launch ended, by Ray trial id, for the progress display.
+        self.outcomes: dict[str, str] = {}
         self.pruning = not spec.multi_objective and spec.pruner.name != "none"
 
     # -- budget ---------------------------------------------------------------
@@ -111,12 +113,13 @@ class StudyBridge:
         """``(finished trials that count, trials running anywhere)`` for this study."""
         from optuna.trial import TrialState
 
-        states = [TrialState.COMPLETE, TrialState.PRUNED]
+        counts = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAIL: 0, TrialState.RUNNING: 0}
+        for trial in self.study.get_trials(deepcopy=False, states=tuple(counts)):
+            counts[trial.state] += 1
+        counted = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
         if self.spec.budget.count_failed:
-            states.append(TrialState.FAIL)
-        counted = len(self.study.get_trials(deepcopy=False, states=tuple(states)))
-        running = len(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-        return counted, running
+            counted += counts[TrialState.FAIL]
+        return counted, counts[TrialState.RUNNING]
 
     def n_trials(self) -> int:
         if self.spec.sampler.name == "grid":
@@ -148,7 +151,6 @@ class StudyBridge:
 
     def finish(self, ray_trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
         """Tell the study how the trial ended (see the module docstring for the rules)."""
-        from optuna.trial import TrialState
 
         with self._guard:
             live = self._live.pop(ray_trial_id, None)
@@ -160,42 +162,51 @@ class StudyBridge:
         trial.set_user_attr("wall_seconds", round(time.time() - live.started, 3))
         if live.attempts:
             trial.set_user_attr("retries", live.attempts - (1 if error else 0))
-        done = bool(result and result.get("done"))
-        if live.pruned:
-            state, values = TrialState.PRUNED, None
-        elif error:
-            kind, message = live.error or ("error", "the trial failed (see the Ray trial log)")
-            self._fail(trial, kind, message)
-            return
-        elif not done:
-            self._fail(trial, "interrupted", "the launch stopped (timeout or interrupt) before the trial finished")
-            self.study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
-            return
-        else:
-            values = trial_value(self.spec, live.reports)
-            if values is None:
-                self._fail(trial, "no_reports", "the trial finished without reporting a finite objective value")
-                return
-            state = TrialState.COMPLETE
-        self._tell(trial, values, state)
+        self.outcomes[ray_trial_id] = self._conclude(live, result, error)
 
-    def _fail(self, trial: optuna.trial.Trial, kind: str, message: str) -> None:
+    def _conclude(self, live: _Live, result: dict[str, Any] | None, error: bool) -> str:
+        """Tell the trial's final state; return it as the progress display shows it."""
+        from optuna.trial import TrialState
+
+        trial = live.trial
+        if live.pruned:
+            return self._tell(trial, None, TrialState.PRUNED)
+        if error:
+            kind, message = live.error or ("error", "the trial failed (see the Ray trial log)")
+            return self._fail(trial, kind, message)
+        if not (result and result.get("done")):
+            outcome = self._fail(
+                trial, "interrupted", "the launch stopped (timeout or interrupt) before the trial finished"
+            )
+            self.study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+            return outcome
+        values = trial_value(self.spec, live.reports)
+        if values is None:
+            return self._fail(trial, "no_reports", "the trial finished without reporting a finite objective value")
+        return self._tell(trial, values, TrialState.COMPLETE)
+
+    def _fail(self, trial: optuna.trial.Trial, kind: str, message: str) -> str:
         from optuna.trial import TrialState
 
         trial.set_user_attr("fail_reason", kind)
         trial.set_user_attr("fail_message", message[:500])
         _log.warning("trial %d failed (%s): %s", trial.number, kind, message)
         self._tell(trial, None, TrialState.FAIL)
+        return f"FAIL ({kind})"
 
-    def _tell(self, trial: optuna.trial.Trial, values: list[float] | None, state: Any) -> None:
+    def _tell(self, trial: optuna.trial.Trial, values: list[float] | None, state: Any) -> str:
         try:
-            self.study.tell(trial, values, state=state)
+            frozen = self.study.tell(trial, values, state=state)
         except RuntimeError as e:
             # GridSampler calls study.stop() once the grid is exhausted, which only
             # works inside optimize(); the tell itself has been stored by then.
             if "stop" not in str(e):
                 raise
+            frozen = None
         self.finished_here[state.name] = self.finished_here.get(state.name, 0) + 1
+        shown = (frozen.values if frozen is not None else values) or []
+        metric = self.spec.objective[0].metric
+        return f"{state.name} {metric}={shown[0]:.4g}" if shown else state.name
 
     # -- scheduler side -------------------------------------------------------
 

@@ -29,7 +29,6 @@ class Progress(Callback):
         self._bridge = bridge
         self._stream = stream
         self._t0 = time.monotonic()
-        self._metric = bridge.spec.objective[0].metric
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles callbacks; the bridge and the stream stay behind.
@@ -61,22 +60,8 @@ class Progress(Callback):
         self._end(trial)
 
     def _end(self, trial: Any) -> None:
-        number = self._number(trial)
-        outcome = "ended"
-        try:
-            frozen = self._bridge.study._storage.get_trial(
-                self._bridge.study._storage.get_trial_id_from_study_id_trial_number(
-                    self._bridge.study._study_id, int(number)
-                )
-            )
-            outcome = frozen.state.name
-            if frozen.state.name == "FAIL":
-                outcome += f" ({frozen.user_attrs.get('fail_reason', 'error')})"
-            elif frozen.values:
-                outcome += f" {self._metric}={_fmt(frozen.values[0])}"
-        except (KeyError, ValueError, TypeError):
-            pass
-        self._say(f"trial {number} {outcome}  | {self.tally()}")
+        outcome = self._bridge.outcomes.get(trial.trial_id, "ended")
+        self._say(f"trial {self._number(trial)} {outcome}  | {self.tally()}")
 
     def tally(self) -> str:
         counted, running = self._bridge.budget_counts()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from search_spaces import SearchSpace, load_preset, preset_names
 from storage import redact
+from studies._errors import SpecError
 from trainers import HYPERPARAMETERS, ModelSpec, TaskSpec, TrainerSpec
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -167,8 +168,6 @@ class StudySpec(_Section):
 
 def parse_overrides(items: list[str] | None) -> list[tuple[list[str], Any]]:
     """Parse ``--set a.b=value`` items; values are read as YAML (``1e-4``, ``true``, ``[1, 2]``)."""
-    from studies._errors import SpecError
-
     parsed = []
     for item in items or []:
         key, sep, raw = item.partition("=")
@@ -184,8 +183,6 @@ def parse_overrides(items: list[str] | None) -> list[tuple[list[str], Any]]:
 
 def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> dict[str, Any]:
     """Return a copy of ``raw`` with each override set at its dotted path."""
-    from studies._errors import SpecError
-
     data = json.loads(json.dumps(raw, default=str))
     for path, value in overrides:
         node = data
@@ -202,8 +199,6 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]])
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a spec file as a mapping, with one-line errors."""
-    from studies._errors import SpecError
-
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
