@@ -1,17 +1,17 @@
 # One-word entry points. `make quickstart` and `make test` set everything up on a fresh machine.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP_QUIET ?= -q
+PIP_FLAGS ?= -q
 
-.PHONY: setup quickstart test test-fast lint dashboard clean benchmark
+.PHONY: setup quickstart test test-fast lint dashboard clean benchmark-pruning benchmark-throughput
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/install_torch.sh
 	python3 -m venv $(VENV)
-	$(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
 	bash scripts/install_torch.sh $(PY)
-	$(PY) -m pip install $(PIP_QUIET) -e '.[dev]'
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[dev]'
 	touch $@
 
 quickstart: setup  ## run the quickstart study (tiny-bert, synthetic data, SQLite, local Ray, wandb offline)
@@ -28,6 +28,12 @@ lint: setup
 
 dashboard: setup
 	$(VENV)/bin/studies dashboard
+
+benchmark-pruning: setup  ## quickstart with and without the median pruner, seeds 0-2
+	$(PY) benchmarks/pruning.py --seeds 0 1 2
+
+benchmark-throughput: setup  ## random-init BERT-base training throughput and MFU (meant for a GPU)
+	$(PY) benchmarks/throughput.py --shape bert-base --max-length 256 --batch-size 32 --repeats 3
 
 clean:
 	rm -rf runs models wandb studies.db .pytest_cache

@@ -58,6 +58,7 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
 
     from studies._tracking import TrialRun
     from trainers import DivergedError, Prepared, TrainerSpec, finetune
+    from trainers._runtime import release_memory
 
     entered = time.time()
     _quiet_worker(context.get("cpus", 1))
@@ -117,7 +118,7 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
     except Exception as e:
         run.finish(exit_code=1)
         if _is_oom(e):
-            _free_cuda()
+            release_memory()
             raise TrialFailure("oom", f"out of GPU memory: {str(e).splitlines()[0][:200]}") from None
         raise
     run.summary(
@@ -136,13 +137,3 @@ def _is_oom(error: BaseException) -> bool:
     import torch
 
     return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
-
-
-def _free_cuda() -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -6,7 +6,8 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,7 @@ def finetune(
     greater_is_better: bool = True,
     select: str = "best",
     resume_from: str | Path | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> FinetuneResult:
     """Fine-tune the prepared base model once, reporting the validation metrics after every epoch.
 
@@ -149,6 +151,7 @@ def finetune(
         select: ``best`` keeps the best report's model, ``last`` the last one's.
         resume_from: A checkpoint from an earlier report: training continues with the next epoch,
             and the epochs before are not reported again.
+        callbacks: More ``transformers.TrainerCallback`` objects for the Trainer (timers, profilers).
 
     Returns:
         The kept model's folder and metrics, and timings.
@@ -177,7 +180,7 @@ def finetune(
         best=best,
         started=started,
     )
-    train_seconds = _train(prepared, settings, output_dir / CHECKPOINTS, callback, resume_from)
+    train_seconds = _train(prepared, settings, output_dir / CHECKPOINTS, [callback, *callbacks], resume_from)
     if callback.best is None:
         raise RuntimeError(f"the trial in {output_dir} made no report: check trainer.num_train_epochs")
     startup = callback.startup_seconds if callback.startup_seconds is not None else time.perf_counter() - started
@@ -203,7 +206,9 @@ def finetune(
     )
 
 
-def _train(prepared: Prepared, settings: TrainerSpec, checkpoints: Path, callback: Any, resume_from: Any) -> float:
+def _train(
+    prepared: Prepared, settings: TrainerSpec, checkpoints: Path, callbacks: list[Any], resume_from: Any
+) -> float:
     """Build the Trainer, run it, and free its memory; return the training loop's wall time."""
     import datasets
     import transformers
@@ -241,12 +246,18 @@ def _train(prepared: Prepared, settings: TrainerSpec, checkpoints: Path, callbac
                 data_collator=transformers.DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if half else None),
                 compute_metrics=compute_metrics,
                 preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(dim=-1),
-                callbacks=[callback],
+                callbacks=callbacks,
             )
             trainer.remove_callback(transformers.PrinterCallback)  # it prints every log dict to stdout
             started = time.perf_counter()
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
             return time.perf_counter() - started
+    except BaseException as e:
+        # The failed step's frames (kept alive by the traceback) hold the model, its
+        # optimizer state and the batch's activations: drop their locals, or an
+        # out-of-memory trial keeps its GPU memory until the exception is gone.
+        traceback.clear_frames(e.__traceback__)
+        raise
     finally:
         del model, trainer
         release_memory()

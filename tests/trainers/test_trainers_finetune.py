@@ -179,3 +179,56 @@ def test_gradient_accumulation_and_activation_checkpointing_run(synthetic, tmp_p
     assert [r.step for r in reports] == [1]
     assert reports[0].checkpoint_dir.name == "checkpoint-3"  # 3 optimizer steps of 2 x 4 examples
     assert (result.best_model_dir / "config.json").is_file()
+
+
+@pytest.fixture
+def built_models(monkeypatch):
+    """Weak references to every classification model a trial builds (the memory it would hold on a GPU)."""
+    import weakref
+
+    built = []
+    load = transformers.AutoModelForSequenceClassification.from_pretrained
+
+    def tracked(*args, **kwargs):
+        model = load(*args, **kwargs)
+        built.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", tracked)
+    return built
+
+
+def test_a_finished_trial_leaves_no_model_behind(synthetic, tmp_path, built_models):
+    # In a reused Ray worker the next trial must start with the memory the last one used given back.
+    settings = TrainerSpec(num_train_epochs=1, max_steps_per_epoch=2, per_device_train_batch_size=8)
+    for trial in range(2):
+        finetune(synthetic, settings, {}, tmp_path / str(trial), report=lambda r: None)
+    assert len(built_models) == 2 and [ref() for ref in built_models] == [None, None]
+
+
+def test_a_trial_out_of_memory_leaves_no_model_behind_while_its_error_is_handled(synthetic, tmp_path, built_models):
+    import torch
+
+    def report(r):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    settings = TrainerSpec(num_train_epochs=2, max_steps_per_epoch=2, per_device_train_batch_size=8)
+    try:
+        finetune(synthetic, settings, {}, tmp_path, report=report)
+    except torch.cuda.OutOfMemoryError as e:
+        error = e  # the trainable still holds the error while it records FAIL(oom)
+    assert "out of memory" in str(error) and error.__traceback__ is not None
+    assert len(built_models) == 1 and built_models[0]() is None
+
+
+@pytest.mark.slow  # compiling the model takes about 30 s on 2 CPU cores
+def test_a_compiled_trial_keeps_a_loadable_model(synthetic, tmp_path):
+    settings = TrainerSpec(num_train_epochs=1, max_steps_per_epoch=3, per_device_train_batch_size=8, torch_compile=True)
+    reports = []
+    result = finetune(synthetic, settings, {"learning_rate": 1e-3}, tmp_path, report=reports.append)
+    assert [r.step for r in reports] == [1]
+    _, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+        result.best_model_dir, output_loading_info=True
+    )
+    assert not info["missing_keys"] and not info["unexpected_keys"]  # saved unwrapped, not as "_orig_mod."
+    assert set(evaluate(result.best_model_dir, synthetic)) == {"accuracy", "f1", "eval_loss"}

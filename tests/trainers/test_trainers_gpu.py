@@ -27,3 +27,24 @@ def test_a_trial_on_cuda_learns_and_gives_its_memory_back(synthetic, finetune_ar
     assert result.best_metrics["accuracy"] >= 0.7
     assert torch.cuda.memory_allocated() < 16 * 2**20  # model, optimizer and batches were freed
     assert evaluate(result.best_model_dir, synthetic)["accuracy"] > 0.65
+
+
+def test_trials_in_one_process_do_not_grow_gpu_memory(synthetic, finetune_args, tmp_path):
+    settings = finetune_args["settings"].model_copy(update={"num_train_epochs": 1, "max_steps_per_epoch": 5})
+    after = []
+    for trial in range(3):
+        finetune(synthetic, settings, finetune_args["params"], tmp_path / str(trial), report=lambda r: None)
+        after.append(torch.cuda.memory_allocated())
+    assert max(after) < 16 * 2**20 and after[-1] <= after[0] + 2**20
+
+
+def test_an_out_of_memory_trial_gives_its_gpu_memory_back_while_its_error_is_held(synthetic, finetune_args, tmp_path):
+    def report(r):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    try:
+        finetune(synthetic, finetune_args["settings"], finetune_args["params"], tmp_path, report=report)
+    except torch.cuda.OutOfMemoryError as e:
+        error = e
+    assert error.__traceback__ is not None
+    assert torch.cuda.memory_allocated() < 16 * 2**20
