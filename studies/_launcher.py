@@ -79,6 +79,8 @@ def launch(
         StudyError: For anything the user can fix (spec, data, store, conflicts).
     """
     check_names(spec)
+    if ray_address or os.environ.get("RAY_ADDRESS"):
+        check_ray_address(ray_address or os.environ["RAY_ADDRESS"])  # before any data is prepared
     url = resolve_url(storage_url, spec.storage)
     storage = open_storage(url)
     prepared = prepare_task(spec) if trainable is None else None
@@ -154,6 +156,33 @@ def _best_values(study: optuna.Study) -> list[float] | None:
         return None
 
 
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """Refuse a Ray address nothing listens on, at once.
+
+    Ray itself retries an unreachable GCS address without end, so a typo in
+    ``--ray-address`` would hang the launch. ``auto`` and ``local`` are Ray's own
+    names and are left to it.
+
+    Raises:
+        StudyError: If ``host:port`` is malformed or refuses a TCP connection.
+    """
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise StudyError(f"--ray-address '{address}' is not HOST:PORT: give the head's address, e.g. 10.0.0.5:6379")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise StudyError(
+            f"cannot join the Ray cluster at {address}: nothing answers there ({e.strerror or e}); "
+            "start it with `ray start --head`, or drop --ray-address and RAY_ADDRESS to run locally"
+        ) from None
+
+
 def init_ray(address: str | None) -> None:
     """Join ``address`` (``--ray-address``, else ``RAY_ADDRESS``) or start a local Ray quietly."""
     import ray
@@ -161,6 +190,8 @@ def init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        check_ray_address(address)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         ray.init(

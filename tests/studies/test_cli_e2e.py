@@ -143,6 +143,9 @@ BAD = {
     "unknown sampler": (["--set", "sampler.name=tpx"], "sampler.name 'tpx' is unknown: choose one of"),
     "missing data file": (["--set", "task.dataset=missing/reviews.csv"], "missing/reviews.csv"),
     "wrong column": (["--set", "task.dataset=reviews.csv", "--set", "task.text_column=txt"], "task.text_column"),
+    # Ray retries an address nothing listens on without end: the launch must not hang.
+    "unreachable ray": (["--ray-address", "127.0.0.1:1"], "Ray cluster at 127.0.0.1:1: nothing answers"),
+    "malformed ray address": (["--ray-address", "headnode"], "--ray-address 'headnode' is not HOST:PORT"),
 }
 
 
