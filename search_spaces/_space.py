@@ -59,6 +59,10 @@ class FloatParam(_Param):
         count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return [round(self.low + i * self.step, 12) for i in range(count)]
 
+    def extremes(self) -> list[Scalar]:
+        """The values at the edges of the range: a field that takes both takes every value between."""
+        return [self.low, self.high]
+
 
 class IntParam(_Param):
     """An integer parameter in ``[low, high]`` with an optional ``step`` (and ``log``)."""
@@ -85,6 +89,10 @@ class IntParam(_Param):
     def grid(self) -> list[Scalar]:
         return list(range(self.low, self.high + 1, self.step))
 
+    def extremes(self) -> list[Scalar]:
+        """The values at the edges of the range."""
+        return [self.low, self.high]
+
 
 class CategoricalParam(_Param):
     """A choice among listed values (numbers, strings, booleans)."""
@@ -104,6 +112,10 @@ class CategoricalParam(_Param):
         return CategoricalDistribution(tuple(self.choices))
 
     def grid(self) -> list[Scalar]:
+        return list(self.choices)
+
+    def extremes(self) -> list[Scalar]:
+        """Every choice (each can be sampled)."""
         return list(self.choices)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from search_spaces import SearchSpace, load_preset, preset_names
 from storage import redact
@@ -128,6 +128,7 @@ class StudySpec(_Section):
                 f"search_space: {unknown[0]!r} is not a tunable hyperparameter; "
                 f"choose from {', '.join(sorted(HYPERPARAMETERS))}"
             )
+        self._check_space_fits_trainer()
         metrics = [o.metric for o in self.objective]
         for metric in metrics:
             if metric not in OBJECTIVE_METRICS:
@@ -143,6 +144,20 @@ class StudySpec(_Section):
                     f"{', '.join(sorted(self.search_space.params))}, each inside its range"
                 )
         return self
+
+    def _check_space_fits_trainer(self) -> None:
+        """Every value the space can sample must be a valid trainer setting, or trials would fail one by one."""
+        settings = self.trainer.model_dump()
+        for name, param in self.search_space.params.items():
+            for value in param.extremes():
+                try:
+                    TrainerSpec.model_validate({**settings, name: value})
+                except ValidationError as e:
+                    reason = e.errors()[0]["msg"]
+                    raise ValueError(
+                        f"search_space.params.{name}: the value {value!r} is not a valid trainer.{name} "
+                        f"({reason[:1].lower()}{reason[1:]}): narrow the range or fix the choices"
+                    ) from None
 
     @property
     def multi_objective(self) -> bool:

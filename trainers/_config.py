@@ -84,7 +84,9 @@ class TrainerSpec(_Section):
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     max_grad_norm: float = Field(default=1.0, gt=0)
-    lr_scheduler_type: str = "linear"
+    lr_scheduler_type: Literal[
+        "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt"
+    ] = "linear"  # the transformers schedules that need no extra arguments
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     gradient_checkpointing: bool = False
     torch_compile: bool = False

@@ -40,6 +40,21 @@ def test_quickstart_meets_the_smoke_study_shape():
         (["resources.gpus=-1"], "resources.gpus: Input should be greater than or equal to 0"),
         (["name=has space"], "name: String should match pattern"),
         (["colour=red"], "spec: unknown key 'colour'"),
+        (["trainer.lr_scheduler_type=cosin"], "trainer.lr_scheduler_type: Input should be 'linear', 'cosine'"),
+        # Values the space can sample must be valid trainer settings, or every trial would fail.
+        (
+            ["search_space.warmup_ratio={type: float, low: 0.0, high: 1.0}"],
+            "search_space.params.warmup_ratio: the value 1.0 is not a valid trainer.warmup_ratio "
+            "(input should be less than 1)",
+        ),
+        (
+            ["search_space.per_device_train_batch_size={type: categorical, choices: [0, 16]}"],
+            "the value 0 is not a valid trainer.per_device_train_batch_size",
+        ),
+        (
+            ["search_space.lr_scheduler_type={type: categorical, choices: [linear, warmup]}"],
+            "search_space.params.lr_scheduler_type: the value 'warmup' is not a valid trainer.lr_scheduler_type",
+        ),
     ],
 )
 def test_errors_name_the_field_and_the_fix(overrides, message):
