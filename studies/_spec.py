@@ -129,6 +129,11 @@ class StudySpec(_Section):
                 f"choose from {', '.join(sorted(HYPERPARAMETERS))}"
             )
         self._check_space_fits_trainer()
+        if self.trainer.precision in ("fp16", "bf16") and not self.resources.gpus:
+            raise ValueError(
+                f"trainer.precision {self.trainer.precision} needs a CUDA GPU but resources.gpus is 0: "
+                "set resources.gpus (e.g. 1), or precision auto (fp32 on CPU)"
+            )
         metrics = [o.metric for o in self.objective]
         for metric in metrics:
             if metric not in OBJECTIVE_METRICS:

@@ -40,6 +40,7 @@ def test_quickstart_meets_the_smoke_study_shape():
         (["resources.gpus=-1"], "resources.gpus: Input should be greater than or equal to 0"),
         (["name=has space"], "name: String should match pattern"),
         (["colour=red"], "spec: unknown key 'colour'"),
+        (["trainer.precision=bf16"], "trainer.precision bf16 needs a CUDA GPU but resources.gpus is 0"),
         (["trainer.lr_scheduler_type=cosin"], "trainer.lr_scheduler_type: Input should be 'linear', 'cosine'"),
         # Values the space can sample must be valid trainer settings, or every trial would fail.
         (
