@@ -61,6 +61,9 @@ class Budget(_Section):
     timeout: float | None = Field(default=None, gt=0, description="seconds, per launch")
     count_failed: bool = False
     max_failures: int = Field(default=1, ge=0, description="retries of a trial whose worker died")
+    max_consecutive_failures: int | None = Field(
+        default=5, ge=1, description="stop the launch when this many trials in a row FAIL; null: never stop"
+    )
 
 
 class Resources(_Section):
