@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
 
 from studies._spec import OBJECTIVE_METRICS
 
@@ -106,6 +107,15 @@ class StudyBridge:
         # How each trial of this launch ended, by Ray trial id, for the progress display.
         self.outcomes: dict[str, str] = {}
         self.pruning = not spec.multi_objective and spec.pruner.name != "none"
+        # Trials of this launch that failed in a row (interrupted ones aside), and the last one's reason.
+        self.failures_in_a_row = 0
+        self.last_failure: tuple[int, str, str] | None = None
+
+    @property
+    def given_up(self) -> bool:
+        """Whether ``budget.max_consecutive_failures`` trials in a row failed: the launch should stop."""
+        limit = self.spec.budget.max_consecutive_failures
+        return limit is not None and self.failures_in_a_row >= limit
 
     # -- budget ---------------------------------------------------------------
 
@@ -134,7 +144,7 @@ class StudyBridge:
             return None
         with self._lock:
             counted, running = self.budget_counts()
-            if counted >= self.n_trials():
+            if counted >= self.n_trials() or self.given_up:
                 return Searcher.FINISHED
             if counted + running >= self.n_trials():
                 # Others' running trials may still fail and free budget: ask again later.
@@ -164,6 +174,20 @@ class StudyBridge:
             trial.set_user_attr("retries", live.attempts - (1 if error else 0))
         self.outcomes[ray_trial_id] = self._conclude(live, result, error)
 
+    def conclude_unfinished(self) -> int:
+        """Tell every trial still running when Ray stopped (timeout, interrupt, given up); return how many.
+
+        Ray ends a stopped experiment without telling the searcher about its
+        running trials, so they would stay RUNNING in the store. A trial the
+        pruner had already stopped is PRUNED; any other is FAIL (``interrupted``)
+        and its parameters are queued to run again.
+        """
+        with self._guard:
+            left = list(self._live)
+        for ray_trial_id in left:
+            self.finish(ray_trial_id, None, False)
+        return len(left)
+
     def _conclude(self, live: _Live, result: dict[str, Any] | None, error: bool) -> str:
         """Tell the trial's final state; return it as the progress display shows it."""
         from optuna.trial import TrialState
@@ -190,8 +214,13 @@ class StudyBridge:
 
         trial.set_user_attr("fail_reason", kind)
         trial.set_user_attr("fail_message", message[:500])
-        _log.warning("trial %d failed (%s): %s", trial.number, kind, message)
+        level = logging.INFO if kind == "interrupted" else logging.WARNING  # the launcher says it once for all
+        _log.log(level, "trial %d failed (%s): %s", trial.number, kind, message)
         self._tell(trial, None, TrialState.FAIL)
+        if kind != "interrupted":  # the launch stopping is not the trial's fault
+            with self._guard:
+                self.failures_in_a_row += 1
+                self.last_failure = (trial.number, kind, message)
         return f"FAIL ({kind})"
 
     def _tell(self, trial: optuna.trial.Trial, values: list[float] | None, state: Any) -> str:
@@ -204,6 +233,9 @@ class StudyBridge:
                 raise
             frozen = None
         self.finished_here[state.name] = self.finished_here.get(state.name, 0) + 1
+        if state.name in FINISHED_STATES:
+            with self._guard:
+                self.failures_in_a_row = 0
         shown = (frozen.values if frozen is not None else values) or []
         metric = self.spec.objective[0].metric
         return f"{state.name} {metric}={shown[0]:.4g}" if shown else state.name
@@ -366,3 +398,17 @@ class OptunaPrunerScheduler(_Detachable, FIFOScheduler):
 
     def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
         self._bridge.note_error(trial)
+
+
+class StopSwitch(_Detachable, Stopper):
+    """Tells Ray to stop every trial: after Ctrl-C, or when too many trials in a row failed."""
+
+    def __init__(self, bridge: StudyBridge) -> None:
+        self._bridge = bridge
+        self.interrupted = False
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.interrupted or (self._bridge is not None and self._bridge.given_up)

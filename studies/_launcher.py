@@ -8,10 +8,11 @@ fails before any trial was started.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -79,6 +80,7 @@ def launch(
         StudyError: For anything the user can fix (spec, data, store, conflicts).
     """
     check_names(spec)
+    check_writable_dirs(spec)
     if ray_address or os.environ.get("RAY_ADDRESS"):
         check_ray_address(ray_address or os.environ["RAY_ADDRESS"])  # before any data is prepared
     url = resolve_url(storage_url, spec.storage)
@@ -106,7 +108,7 @@ def launch(
     try:
         bridge = _run_tune(spec, study, prepared, lock, launcher_id, ray_address, stream, trainable, context or {})
     except BaseException:
-        if created and not study.get_trials(deepcopy=False):
+        if created and _nothing_started(study):
             _log.info("removing study %s: the launch failed before any trial started", spec.name)
             import optuna
 
@@ -139,6 +141,43 @@ def launch(
         promoted=promoted,
         best_value=_best_values(study),
     )
+
+
+def _nothing_started(study: optuna.Study) -> bool:
+    """Whether no trial of the study ever started (queued ones, from ``enqueue``, are not started)."""
+    from optuna.trial import TrialState
+
+    return all(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False))
+
+
+def check_writable_dirs(spec: StudySpec) -> None:
+    """Refuse, before anything runs, folders the launch will have to write to but cannot.
+
+    ``work_dir`` (checkpoints, data cache), ``wandb.dir`` (unless wandb is
+    disabled) and ``promotion.dir`` (when promotion is on): an unwritable one
+    would otherwise fail every trial, or the promotion after the whole study.
+
+    Raises:
+        StudyError: Naming the folder, the spec key that sets it, and the cause.
+    """
+    import tempfile
+
+    folders = [("work_dir", spec.work_dir)]
+    if spec.wandb.mode != "disabled":
+        folders.append(("wandb.dir", spec.wandb.dir))
+    if spec.promotion.enabled:
+        folders.append(("promotion.dir", spec.promotion.dir))
+    for key, folder in folders:
+        path = Path(folder).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+                pass
+        except OSError as e:
+            raise StudyError(
+                f"{key} '{folder}' is not a writable folder ({e.strerror or e}): "
+                f"set {key} to a folder you can write to (--set {key}=PATH)"
+            ) from None
 
 
 def _has_complete(study: optuna.Study) -> bool:
@@ -175,12 +214,43 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
     if not sep or not host or not port.isdigit():
         raise StudyError(f"--ray-address '{address}' is not HOST:PORT: give the head's address, e.g. 10.0.0.5:6379")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        connection = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     except OSError as e:
         raise StudyError(
             f"cannot join the Ray cluster at {address}: nothing answers there ({e.strerror or e}); "
             "start it with `ray start --head`, or drop --ray-address and RAY_ADDRESS to run locally"
         ) from None
+    with connection:
+        speaks_grpc = _answers_http2(connection)
+    if not speaks_grpc:
+        raise StudyError(
+            f"cannot join the Ray cluster at {address}: something answers there, but not a Ray head "
+            "(give the head's GCS port, 6379 unless `ray start --head --port` chose another; 8265 is its dashboard)"
+        )
+
+
+# An HTTP/2 client's connection preface and an empty SETTINGS frame (RFC 9113, 3.4 and 6.5).
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _answers_http2(connection: Any) -> bool:
+    """Whether the peer answers an HTTP/2 preface with a SETTINGS frame, as Ray's gRPC GCS server does.
+
+    A web server (the Ray dashboard's port), Redis or anything else that is
+    not gRPC answers differently or closes: Ray itself would retry such an
+    address without end.
+    """
+    try:
+        connection.sendall(_HTTP2_PREFACE)
+        head = b""
+        while len(head) < 9:
+            chunk = connection.recv(9 - len(head))
+            if not chunk:
+                return False
+            head += chunk
+    except OSError:
+        return False
+    return head[3] == 0x04  # the frame type of the server's first frame: SETTINGS
 
 
 def init_ray(address: str | None) -> None:
@@ -228,7 +298,7 @@ def _run_tune(
         logging.getLogger(name).setLevel(logging.CRITICAL)
     from ray import tune
 
-    from studies._bridge import OptunaPrunerScheduler, OptunaSearcher, StudyBridge
+    from studies._bridge import OptunaPrunerScheduler, OptunaSearcher, StopSwitch, StudyBridge
     from studies._progress import Progress
     from studies._tracking import wandb_context
     from studies._trainable import run_trial
@@ -248,6 +318,7 @@ def _run_tune(
         **extra,
     }
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus}
+    switch = StopSwitch(bridge)
     function = tune.with_resources(tune.with_parameters(trainable or run_trial, context=context), resources)
     tuner = tune.Tuner(
         function,
@@ -266,7 +337,60 @@ def _run_tune(
             failure_config=tune.FailureConfig(max_failures=spec.budget.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             callbacks=[Progress(bridge, stream)],
+            stop=switch,
         ),
     )
-    tuner.fit()
+    with _graceful_interrupt(switch, stream):
+        try:
+            tuner.fit()
+        finally:
+            concluded = bridge.conclude_unfinished()
+            if concluded and stream is not None:
+                print(
+                    f"{concluded} running trial(s) recorded as FAIL (interrupted); "
+                    f"their parameters run first on `studies resume {spec.name}`",
+                    file=stream,
+                    flush=True,
+                )
+    if switch.interrupted:
+        raise KeyboardInterrupt
+    if bridge.given_up and bridge.last_failure is not None:
+        number, kind, message = bridge.last_failure
+        raise StudyError(
+            f"stopped: {bridge.failures_in_a_row} trials in a row failed (trial {number}, {kind}: {message}); "
+            f"fix the cause, then `studies resume {spec.name}` (budget.max_consecutive_failures sets the limit)"
+        )
     return bridge
+
+
+@contextlib.contextmanager
+def _graceful_interrupt(switch: Any, stream: TextIO | None) -> Iterator[None]:
+    """The first Ctrl-C stops the trials and records them; a second one quits at once.
+
+    Ray Tune's own handler would end ``fit()`` quietly, as if the study had
+    simply run out of time, and leave the running trials RUNNING in the store.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first(signum: int, frame: Any) -> None:
+        switch.interrupted = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if stream is not None:
+            print("stopping: recording the running trials (Ctrl-C again to quit at once)", file=stream, flush=True)
+
+    previous = signal.signal(signal.SIGINT, first)
+    tune_handler = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if tune_handler is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_handler

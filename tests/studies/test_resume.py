@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from storage import open_storage
-from studies import ConflictError
+from studies import ConflictError, StudyError
 from studies._launcher import launch
 from studies._resume import resume
 from studies.testing import curve_trainable
@@ -186,3 +186,60 @@ def test_two_joined_launchers_start_exactly_the_budget(ray_session, curve_study,
     assert 1 <= mine.started < 8
     seeds = [t.params["seed"] for t in all_trials]
     assert seeds.count(7) == 1 and seeds.count(8) == 1
+
+
+def test_ctrl_c_records_the_running_trials_as_interrupted_and_queues_them_again(curve_study, tmp_path):
+    url = f"sqlite:///{tmp_path}/studies.db"
+    spec = curve_study(name="ctrlc", budget={"n_trials": 4, "max_concurrent": 2})
+    driver = start_driver(tmp_path, spec, {"step_seconds": 1.0, "steps": 30}, url)
+    try:
+        wait_for(lambda: sum(bool(t.intermediate_values) for t in trials("ctrlc", url)) >= 2, timeout=120)
+        os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        code = driver.wait(timeout=120)
+    finally:
+        kill_group(driver)
+    assert code != 0  # the launch ends with KeyboardInterrupt, which the CLI turns into exit 130
+    ended = trials("ctrlc", url)
+    assert not [t.number for t in ended if t.state == TrialState.RUNNING]
+    interrupted = [t for t in ended if t.state == TrialState.FAIL]
+    assert len(interrupted) == 2 and all(t.user_attrs["fail_reason"] == "interrupted" for t in interrupted)
+    assert all(t.intermediate_values for t in interrupted)  # what they reported is kept
+    queued = sorted(t.user_attrs["retry_of"] for t in ended if t.state == TrialState.WAITING)
+    assert queued == sorted(t.number for t in interrupted)
+
+
+def test_a_timeout_records_the_running_trials_as_interrupted(ray_session, curve_study, tmp_path):
+    url = f"sqlite:///{tmp_path}/studies.db"
+    spec = curve_study(name="timed", budget={"n_trials": 4, "max_concurrent": 2, "timeout": 6})
+    outcome = launch(spec, storage_url=url, trainable=curve_trainable, context={"step_seconds": 1.0, "steps": 30})
+    assert not outcome.budget_met
+    ended = trials("timed", url)
+    assert not [t.number for t in ended if t.state == TrialState.RUNNING]
+    interrupted = [t for t in ended if t.state == TrialState.FAIL]
+    assert len(interrupted) == 2 and all(t.user_attrs["fail_reason"] == "interrupted" for t in interrupted)
+    assert len([t for t in ended if t.state == TrialState.WAITING]) == 2
+
+
+def test_a_launch_stops_when_trials_keep_failing(ray_session, curve_study, tmp_path):
+    url = f"sqlite:///{tmp_path}/studies.db"
+    seeds = tuple(range(1, 9))
+    spec = curve_study(
+        name="failing", seeds=seeds, budget={"n_trials": 8, "max_failures": 0, "max_consecutive_failures": 3}
+    )
+    context = {"fail": {str(s): 1 for s in seeds}}
+    with pytest.raises(StudyError, match=r"stopped: 3 trials in a row failed \(trial 2, error: ValueError: crafted"):
+        launch(spec, storage_url=url, trainable=curve_trainable, context=context, stream=None)
+    ended = trials("failing", url)
+    assert [t.state for t in ended if t.state != TrialState.WAITING] == [TrialState.FAIL] * 3
+    assert optuna.load_study(study_name="failing", storage=url)  # the study and its record stay
+
+
+def test_a_success_resets_the_count_of_failures_in_a_row(ray_session, curve_study, tmp_path):
+    url = f"sqlite:///{tmp_path}/studies.db"
+    seeds = (1, 2, 3, 4, 5, 6)
+    spec = curve_study(
+        name="flaky", seeds=seeds, budget={"n_trials": 3, "max_failures": 0, "max_consecutive_failures": 2}
+    )
+    context = {"fail": {"1": 1, "3": 1, "5": 1}}  # fail, succeed, fail, succeed, fail, succeed
+    outcome = launch(spec, storage_url=url, trainable=curve_trainable, context=context, stream=None)
+    assert outcome.budget_met and outcome.finished == {"COMPLETE": 3, "PRUNED": 0, "FAIL": 3}

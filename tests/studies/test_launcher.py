@@ -1,0 +1,68 @@
+"""The launcher's checks before anything runs, and its clean-up when a launch fails early."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from pathlib import Path
+
+import optuna
+import pytest
+
+from studies import StudyError
+from studies._launcher import check_ray_address, check_writable_dirs, launch
+from studies.testing import curve_trainable
+
+
+@pytest.fixture
+def web_server():
+    """A plain HTTP server on a free port: what answers when the Ray dashboard port is given instead of the head's."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_an_address_where_something_else_answers_is_refused_at_once(web_server):
+    with pytest.raises(StudyError, match="something answers there, but not a Ray head"):
+        check_ray_address(web_server, timeout=5)
+
+
+def test_a_running_ray_head_is_accepted(ray_session):
+    check_ray_address(ray_session.get_runtime_context().gcs_address)
+
+
+@pytest.mark.parametrize("key", ["work_dir", "wandb.dir", "promotion.dir"])
+def test_unwritable_folders_are_refused_before_anything_runs(curve_study, tmp_path, key):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    section, _, field = key.partition(".")
+    where = str(blocker / "sub")
+    overrides = {section: {field: where, "mode": "offline"} if section == "wandb" else {field: where}}
+    if section == "work_dir":
+        overrides = {"work_dir": where}
+    spec = curve_study(name="unwritable", **overrides)
+    with pytest.raises(StudyError, match=rf"^{key} '{where}' is not a writable folder \(.*\): set {key} to a folder"):
+        check_writable_dirs(spec)
+
+
+def test_wandb_dir_is_not_needed_when_wandb_is_disabled(curve_study, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    check_writable_dirs(curve_study(name="nowandb", wandb={"mode": "disabled", "dir": str(blocker / "wandb")}))
+
+
+def test_a_launch_interrupted_before_any_trial_leaves_no_study_even_with_queued_configs(
+    ray_session, curve_study, tmp_path: Path, monkeypatch
+):
+    url = f"sqlite:///{tmp_path}/studies.db"
+    spec = curve_study(name="early", seeds=(1, 2))  # two enqueued configs: WAITING trials, never started
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("studies._launcher._run_tune", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        launch(spec, storage_url=url, trainable=curve_trainable, stream=None)
+    assert optuna.get_all_study_names(url) == []
