@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from storage import open_storage, redact, resolve_url
-from studies._errors import ConflictError, NotFoundError
+from studies._errors import ConflictError, NotFoundError, StudyError
 from studies._launcher import Outcome, launch
 
 
@@ -56,6 +57,23 @@ def resume(
             "on resume --set may change only budget, resources, wandb, promotion and work_dir: "
             "to change the search, launch the spec as a new study with --new-name"
         )
+    _check_data_path(study_name, spec.task.dataset, attrs.get("launch_dir"))
     return launch(
         spec, storage_url=url, ray_address=ray_address, join=join, stream=stream, trainable=trainable, context=context
     )
+
+
+def _check_data_path(study_name: str, dataset: str, launch_dir: str | None) -> None:
+    """Refuse a resume from another folder when the study's data file is relative to the one it was launched in.
+
+    The dataset is part of what the study searches, so ``--set task.dataset``
+    cannot fix this; running from the launch folder can.
+    """
+    path = Path(dataset).expanduser()
+    if launch_dir is None or path.is_absolute() or path.exists():
+        return
+    if (Path(launch_dir) / path).exists():
+        raise StudyError(
+            f"study {study_name!r} reads task.dataset {dataset!r} relative to the folder it was launched in: "
+            f"run `studies resume {study_name}` from {launch_dir}"
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studies._errors import ConflictError, NotFoundError, SpecError
@@ -87,6 +88,7 @@ def open_or_create(storage: Any, spec: StudySpec) -> tuple[optuna.Study, bool]:
             study_name=spec.name, storage=storage, directions=directions(spec), sampler=sampler, pruner=pruner
         )
         study.set_user_attr("uid", uuid.uuid4().hex[:10])
+        study.set_user_attr("launch_dir", str(Path.cwd()))  # what the spec's relative paths are relative to
         _record_spec(study, spec, created=True)
         return study, True
     study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)

@@ -66,3 +66,22 @@ def test_a_launch_interrupted_before_any_trial_leaves_no_study_even_with_queued_
     with pytest.raises(KeyboardInterrupt):
         launch(spec, storage_url=url, trainable=curve_trainable, stream=None)
     assert optuna.get_all_study_names(url) == []
+
+
+def test_resume_from_another_folder_names_the_launch_folder_of_a_relative_data_file(
+    ray_session, curve_study, tmp_path: Path, monkeypatch
+):
+    from studies._resume import resume
+
+    url = f"sqlite:///{tmp_path}/studies.db"
+    (tmp_path / "reviews.csv").write_text("text,label\nfine,1\nawful,0\n")
+    spec = curve_study(name="relative", task={"dataset": "reviews.csv"}, budget={"n_trials": 1})
+    launch(spec, storage_url=url, trainable=curve_trainable, stream=None)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(StudyError, match=rf"run `studies resume relative` from {tmp_path}$"):
+        resume("relative", storage_url=url, overrides=["budget.n_trials=2"], trainable=curve_trainable, stream=None)
+    monkeypatch.chdir(tmp_path)
+    outcome = resume("relative", storage_url=url, overrides=["budget.n_trials=2"], trainable=curve_trainable)
+    assert outcome.budget_met
