@@ -32,6 +32,7 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from studies._spec import OBJECTIVE_METRICS
+from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON
 
 if TYPE_CHECKING:
     import optuna
@@ -198,6 +199,8 @@ class StudyBridge:
         if error:
             kind, message = live.error or ("error", "the trial failed (see the Ray trial log)")
             return self._fail(trial, kind, message)
+        if result and result.get(FAILURE_REASON):
+            return self._fail(trial, str(result[FAILURE_REASON]), str(result.get(FAILURE_MESSAGE, "")))
         if not (result and result.get("done")):
             outcome = self._fail(
                 trial, "interrupted", "the launch stopped (timeout or interrupt) before the trial finished"

@@ -51,8 +51,35 @@ def _gpu_name() -> str | None:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
+# The keys of the result a failed trial reports last, instead of raising.
+FAILURE_REASON = "failure_reason"
+FAILURE_MESSAGE = "failure_message"
+
+
 def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
-    """Fine-tune one trial. ``config`` comes from the searcher, ``context`` is the study's."""
+    """Fine-tune one trial. ``config`` comes from the searcher, ``context`` is the study's.
+
+    A failure is reported as the trial's last result (``failure_reason``,
+    ``failure_message``) rather than raised: Ray retries a raised error up to
+    ``budget.max_failures`` times, which is meant for workers that died, not for
+    an error that would happen again (a bad setting, out of memory, divergence).
+    Ray's own stop request (``SystemExit``) passes through.
+    """
+    from ray import tune
+
+    try:
+        _run_trial(config, context)
+    except Exception as e:
+        if isinstance(e, TrialFailure):
+            reason, message = e.reason, e.message
+        else:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            reason, message = "error", f"{type(e).__name__}: {first}"
+        _log.warning("trial %s failed (%s): %s", config.get("trial_number"), reason, message)
+        tune.report({FAILURE_REASON: reason, FAILURE_MESSAGE: message[:500]})
+
+
+def _run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
     import ray
     from ray import tune
 

@@ -189,4 +189,5 @@ def test_a_diverging_trial_is_fail_diverged_and_the_study_ends_cleanly(tmp_path:
     (trial,) = study.get_trials()
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs["fail_reason"] == "diverged"
+    assert "retries" not in trial.user_attrs  # an error that would repeat is not retried (that is for dead workers)
     assert "promoted" not in run.stderr  # nothing COMPLETE, nothing promoted
