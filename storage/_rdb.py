@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storage._urls import StorageError, dialect, engine_url, redact, sqlite_path
@@ -21,25 +23,40 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_recycle": 300}
 
 
-def open_storage(url: str, *, create_dirs: bool = True) -> RDBStorage:
+def open_storage(url: str, *, create_dirs: bool = True, create: bool = True) -> RDBStorage:
     """Open (and if needed create) the Optuna RDB storage at ``url``.
 
     Args:
         url: A SQLAlchemy URL: ``sqlite:///studies.db``, ``postgresql://user@host/db``, ...
         create_dirs: Create the parent folder of a SQLite file when it is missing.
+        create: Create a SQLite file that does not exist yet. Commands that only
+            read or edit existing studies pass ``False``, so a mistyped path is an
+            error instead of a new, empty store (and its folders).
 
     Returns:
         The storage, with its tables created or upgraded-checked.
 
     Raises:
-        StorageError: If the URL is unsupported, its driver is missing, or the server
-            cannot be reached; the message never contains the password.
+        StorageError: If the URL is unsupported, its driver is missing, the server
+            cannot be reached, or the SQLite file is missing (``create=False``) or
+            cannot be created; the message never contains the password.
     """
     shown = redact(url)
     url = engine_url(url)
     path = sqlite_path(url)
-    if path is not None and create_dirs:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if path is not None and not create and not path.exists():
+        raise StorageError(
+            f"no study store at {shown} ({path} does not exist): check --storage, STUDIES_STORAGE and the "
+            "folder you run in; `studies launch` creates a store"
+        )
+    if path is not None and create and create_dirs:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(
+                f"cannot open storage {shown}: cannot create the folder {path.parent} "
+                f"({_not_a_folder(path.parent) or e.strerror or e}): {_SQLITE_ADVICE}"
+            ) from None
 
     import optuna
     import sqlalchemy.exc
@@ -48,7 +65,37 @@ def open_storage(url: str, *, create_dirs: bool = True) -> RDBStorage:
         return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
     except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError, ValueError, ImportError) as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        if path is not None:
+            raise StorageError(f"cannot open storage {shown}: {reason} ({_sqlite_problem(path)})") from e
         raise StorageError(
             f"cannot open storage {shown}: {redact(reason)} "
             "(check the server is running and the URL, or use --storage sqlite:///studies.db)"
         ) from e
+
+
+_SQLITE_ADVICE = "give --storage sqlite:///PATH with PATH in a folder you can write to"
+
+
+def _not_a_folder(folder: Path) -> str:
+    """Which part of ``folder`` is a file, if one is (``mkdir`` only says "File exists" or "Not a directory")."""
+    for part in (folder, *folder.parents):
+        if part.exists() and not part.is_dir():
+            return f"{part} is a file, not a folder"
+    return ""
+
+
+def _sqlite_problem(path: Path) -> str:
+    """What is likely wrong with a SQLite file that would not open, and the fix."""
+    folder = path.parent
+    if path.is_dir():
+        return f"{path} is a folder, not a SQLite file: {_SQLITE_ADVICE}"
+    if not folder.is_dir():
+        return f"{_not_a_folder(folder) or f'the folder {folder} does not exist'}: {_SQLITE_ADVICE}"
+    if not path.exists():
+        return f"{path} cannot be created: the folder {folder} is not writable; make it writable, or {_SQLITE_ADVICE}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        # SQLite writes a journal beside the file: the folder must be writable, not only the file.
+        return f"the folder {folder} is not writable (SQLite writes a journal beside the file): {_SQLITE_ADVICE}"
+    if not os.access(path, os.R_OK | os.W_OK):
+        return f"{path} is not readable and writable: fix its permissions, or {_SQLITE_ADVICE}"
+    return f"check that {path} is a SQLite file made by this tool, or {_SQLITE_ADVICE}"

@@ -1,7 +1,8 @@
 """The ``studies`` command: a thin layer over the launcher, the store and the dashboard.
 
-Every user error prints one line (``error: ...``) and exits 2; a bug exits 1.
-``--debug`` shows tracebacks and library logs.
+Every user error prints one line (``error: ...``) and exits 2, usage errors
+included; a bug exits 1. A closed pipe (``studies status NAME | head``) ends
+quietly. ``--debug`` shows tracebacks, library logs and library warnings.
 """
 
 from __future__ import annotations
@@ -11,9 +12,35 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from studies._errors import USER_ERRORS
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``error: ...`` line, exit 2, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            # argparse reports these from the top parser; the subcommand's --help is the one that helps.
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            self.exit(2, f"error: unrecognized arguments: {' '.join(extra)}; see `{prog} --help`\n")
+        return parsed
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number: give one from 1 to 65535") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number: give one from 1 to 65535")
+    return port
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +52,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="studies",
         description="Hyperparameter-optimization studies for fine-tuning transformer text classifiers.",
     )
@@ -83,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dashboard = sub.add_parser("dashboard", help="open optuna-dashboard on the store")
     dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument("--port", type=_port, default=8080)
     _common(dashboard)
 
     validate = sub.add_parser("validate", help="check a spec (and --set overrides) without running it")
@@ -99,30 +126,67 @@ def _quiet_libraries() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("ray", "optuna", "transformers", "datasets", "wandb", "filelock", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Optuna marks features experimental (PatientPruner, ...) or deprecated (TPE's gamma, ...) with
+    # warnings of two or three lines each, which bury the one line of output; --debug shows them.
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.debug:
-        _quiet_libraries()
-    else:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(_dispatch(args) or 0)
+        if not args.debug:
+            _quiet_libraries()
+        else:
+            logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        code = int(_dispatch(args) or 0)
+        sys.stdout.flush()  # here, so that a closed pipe is handled below, not at exit
+        return code
     except USER_ERRORS as e:
         if args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: continue with `studies resume STUDY`", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        # The commands attach what to do next (resume, or nothing was kept); see _commands.Interrupted.
+        hint = getattr(e, "hint", "")
+        print(f"interrupted: {hint}" if hint else "interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError as e:
+        if not _stdout_closed():
+            if args.debug:
+                raise
+            return _internal_error(e)
+        # `studies status NAME | head`: the reader has gone; stop quietly, like other command-line tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a process a closed pipe ended
     except Exception as e:
         if args.debug:
             raise
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        print(f"internal error: {type(e).__name__}: {first} (rerun with --debug for the traceback)", file=sys.stderr)
-        return 1
+        return _internal_error(e)
+
+
+def _internal_error(e: Exception) -> int:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    print(f"internal error: {type(e).__name__}: {first} (rerun with --debug for the traceback)", file=sys.stderr)
+    return 1
+
+
+def _stdout_closed() -> bool:
+    """Whether nothing reads standard output any more (the far end of its pipe is closed)."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return True
 
 
 def _dispatch(args: argparse.Namespace) -> int | None:

@@ -27,33 +27,69 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from studies._store import rename_spec
 
     spec = rename_spec(load_spec(args.spec, args.overrides), args.new_name)
-    outcome = launch(
-        spec,
-        storage_url=args.storage,
-        ray_address=args.ray_address,
-        join=args.join,
-        stream=None if args.quiet else sys.stderr,
-    )
+    try:
+        outcome = launch(
+            spec,
+            storage_url=args.storage,
+            ray_address=args.ray_address,
+            join=args.join,
+            stream=None if args.quiet else sys.stderr,
+        )
+    except KeyboardInterrupt:
+        raise _interrupted(spec.name, resolve_url(args.storage, spec.storage)) from None
     return _summarize(outcome)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from studies._resume import resume
 
-    outcome = resume(
-        args.study,
-        storage_url=args.storage,
-        overrides=args.overrides,
-        ray_address=args.ray_address,
-        join=args.join,
-        stream=None if args.quiet else sys.stderr,
-    )
+    try:
+        outcome = resume(
+            args.study,
+            storage_url=args.storage,
+            overrides=args.overrides,
+            ray_address=args.ray_address,
+            join=args.join,
+            stream=None if args.quiet else sys.stderr,
+        )
+    except KeyboardInterrupt:
+        raise _interrupted(args.study, resolve_url(args.storage)) from None
     return _summarize(outcome)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a launch; ``hint`` says what is left of the study and how to go on."""
+
+    def __init__(self, hint: str) -> None:
+        super().__init__(hint)
+        self.hint = hint
+
+
+def _interrupted(study_name: str, url: str) -> Interrupted:
+    """What to tell the user after Ctrl-C: resume the study if the store kept it, else that nothing was kept.
+
+    A launch deletes a study it created when no trial had started yet, so the
+    store is asked rather than assumed.
+    """
+    from studies._store import find_study
+
+    try:
+        kept = find_study(open_storage(url, create=False), study_name) is not None
+    except (Exception, KeyboardInterrupt):
+        return Interrupted("")
+    if not kept:
+        return Interrupted(f"no trial of study {study_name} had started, so nothing was kept in {redact(url)}")
+    # `studies resume` reads --storage and STUDIES_STORAGE only (not the spec): name the store when needed.
+    where = "" if url == resolve_url(None) else f" --storage {redact(url)}"
+    return Interrupted(f"continue with `studies resume {study_name}{where}`")
+
+
 def _summarize(outcome: Any) -> int:
-    done = ", ".join(f"{n} {k.lower()}" for k, n in outcome.finished.items() if n) or "no trials"
-    print(f"study {outcome.study_name}: this launch started {outcome.started} trials ({done})")
+    started = f"{outcome.started} trial{'' if outcome.started == 1 else 's'}"
+    done = ", ".join(f"{n} {k.lower()}" for k, n in outcome.finished.items() if n)
+    if outcome.started and not done:
+        done = "none finished"
+    print(f"study {outcome.study_name}: this launch started {started}" + (f" ({done})" if done else ""))
     if outcome.best_value:
         print(f"best value: {outcome.best_value[0]:.4f}")
     if outcome.promoted:
@@ -65,12 +101,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     import optuna
 
     url = resolve_url(args.storage)
-    storage = open_storage(url)
+    storage = open_storage(url, create=False)
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
     if not summaries:
         print(f"no studies in {redact(url)}")
         return 0
-    rows = [("STUDY", "TRIALS", "COMPLETE", "PRUNED", "FAIL", "RUNNING", "BEST")]
+    rows: list[tuple[str, ...]] = [("STUDY", "TRIALS", "COMPLETE", "PRUNED", "FAIL", "RUNNING", "BEST")]
     for s in summaries:
         trials = optuna.load_study(study_name=s.study_name, storage=storage).get_trials(deepcopy=False)
         count = {
@@ -91,7 +127,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from studies._store import find_study
 
     url = resolve_url(args.storage)
-    storage = open_storage(url)
+    storage = open_storage(url, create=False)
     if find_study(storage, args.study) is None:
         raise StudyError(f"no study named {args.study!r} in {redact(url)}: check the name with `studies list`")
     study = optuna.load_study(study_name=args.study, storage=storage)
@@ -134,25 +170,33 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_promote(args: argparse.Namespace) -> int:
     from studies._promote import promote_stored
 
+    open_storage(resolve_url(args.storage), create=False)  # a mistyped store is an error, not a new empty one
     path = promote_stored(args.study, args.storage)
     print(f"promoted model: {path}")
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from studies._store import delete_study
+    from studies._store import delete_study, find_study
 
     url = resolve_url(args.storage)
+    storage = open_storage(url, create=False)
+    if find_study(storage, args.study) is None:
+        raise StudyError(f"no study named {args.study!r} in {redact(url)}: check the name with `studies list`")
     if not args.yes:
         if not sys.stdin.isatty():
             raise StudyError(f"refusing to delete {args.study!r} without confirmation: add --yes")
-        answer = input(f"delete study {args.study!r} and all its trials from {redact(url)}? [y/N] ")
+        try:
+            answer = input(f"delete study {args.study!r} and all its trials from {redact(url)}? [y/N] ")
+        except EOFError:  # Ctrl-D: no
+            answer = ""
+            print()
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 0
     book = LeaseBook(url)
     try:
-        delete_study(open_storage(url), args.study, book)
+        delete_study(storage, args.study, book)
     finally:
         book.close()
     print(f"deleted study {args.study}")
@@ -160,16 +204,55 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
+    url = resolve_url(args.storage)
+    storage = open_storage(url, create=False)
+    # Bind once before the server starts: its banner would come before a bind error otherwise.
+    check_can_serve(args.host, args.port)
     from optuna_dashboard import run_server
 
-    url = resolve_url(args.storage)
-    storage = open_storage(url)
-    print(f"optuna-dashboard on {redact(url)}: http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    address = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"optuna-dashboard on {redact(url)}: http://{address}:{args.port}/ (Ctrl-C to stop)", flush=True)
     try:
         run_server(storage, host=args.host, port=args.port)
-    except OSError as e:
-        raise StudyError(f"cannot serve on {args.host}:{args.port}: {e.strerror}: pick another --port") from e
+    except OSError as e:  # another process took the port since the check
+        raise StudyError(_cannot_serve(args.host, args.port, e)) from e
     return 0
+
+
+def check_can_serve(host: str, port: int) -> None:
+    """Bind ``host:port`` the way the dashboard's server will, and let go of it again.
+
+    Raises:
+        StudyError: If the port is out of range or taken, or the host is not an address of this machine.
+    """
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise StudyError(f"--port {port} is not a port number: give one from 1 to 65535")
+    # Like Bottle's WSGIRefServer: IPv6 when the host has a colon, address reuse on.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        raise StudyError(_cannot_serve(host, port, e)) from None
+
+
+def _cannot_serve(host: str, port: int, error: OSError) -> str:
+    import errno
+    import socket
+
+    anywhere = "use 127.0.0.1 (this machine only), 0.0.0.0 (every network) or an address of this machine"
+    if isinstance(error, socket.gaierror):
+        return f"cannot serve on --host {host}: the name does not resolve ({error.strerror}): {anywhere}"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"cannot serve on --host {host}: it is not an address of this machine: {anywhere}"
+    if error.errno == errno.EADDRINUSE:
+        return f"cannot serve on {host}:{port}: the port is in use (another dashboard?): pick another --port"
+    if error.errno == errno.EACCES:
+        return f"cannot serve on {host}:{port}: ports below 1024 need administrator rights: pick another --port"
+    return f"cannot serve on {host}:{port}: {error.strerror or error}: check --host and --port"
 
 
 def _short(value: Any) -> str:

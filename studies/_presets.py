@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from search_spaces import SearchSpace
 from studies._errors import SpecError
 from studies._spec import StudySpec, apply_overrides, parse_overrides, read_yaml
 
@@ -22,6 +23,8 @@ def study_preset_names() -> list[str]:
 
 def resolve_spec_path(spec_or_preset: str) -> Path:
     """A spec file path, or the shipped preset of that name."""
+    if not spec_or_preset.strip():
+        raise SpecError(f"the spec is empty: give a spec file or a preset name ({', '.join(study_preset_names())})")
     path = Path(spec_or_preset)
     if path.suffix in (".yaml", ".yml") or path.exists() or "/" in spec_or_preset:
         return path
@@ -73,18 +76,82 @@ def validate_spec(raw: dict[str, Any], overrides: list[str] | None = None, *, so
             for path, value in parsed
         ]
     data = apply_overrides(raw, parsed)
+    _refuse_booleans_as_numbers(data, source)
+    _check_enqueue(data, source)
     try:
         return StudySpec.model_validate(data)
     except ValidationError as e:
         raise SpecError(f"{source}: {describe(e)}") from None
 
 
+def _refuse_booleans_as_numbers(data: dict[str, Any], source: str) -> None:
+    """Refuse ``true``/``false`` where a number goes: pydantic would read them as 1 and 0.
+
+    Strict validation refuses a boolean for an int or float field (and nothing
+    changes for numbers: ``1000.0`` still passes as the integer 1000); only the
+    errors it reports for booleans are kept, the rest is left to the usual checks.
+    """
+    try:
+        StudySpec.model_validate(data, strict=True)
+    except ValidationError as e:
+        for error in e.errors(include_url=False):
+            if error["type"] in ("int_type", "float_type") and isinstance(error["input"], bool):
+                field = _field_name(error["loc"])
+                kind = "an integer" if error["type"] == "int_type" else "a number"
+                raise SpecError(
+                    f"{source}: {field}: {str(error['input']).lower()} is a boolean, not {kind}: give {kind}"
+                ) from None
+
+
+def _check_enqueue(data: dict[str, Any], source: str) -> None:
+    """Check each enqueued configuration against the search space, naming the entry and the parameter."""
+    configs = data.get("enqueue")
+    if not isinstance(configs, list) or not configs:
+        return
+    try:
+        space = SearchSpace.model_validate(StudySpec._preset_or_inline(data.get("search_space")))
+    except (ValidationError, ValueError):
+        return  # the full validation reports what is wrong with the space
+    params = space.params
+    expected = ", ".join(sorted(params))
+    for i, config in enumerate(configs):
+        if not isinstance(config, dict):
+            raise SpecError(f"{source}: enqueue[{i}]: give a mapping of parameter: value ({expected})")
+        for name, value in config.items():
+            if name not in params:
+                raise SpecError(f"{source}: enqueue[{i}].{name}: not a parameter of the search space: give {expected}")
+            problem = _enqueue_problem(params[name], value)
+            if problem:
+                shown = str(value).lower() if isinstance(value, bool) else repr(value)
+                raise SpecError(f"{source}: enqueue[{i}].{name}: {shown} {problem}")
+        missing = sorted(set(params) - set(config))
+        if missing:
+            raise SpecError(
+                f"{source}: enqueue[{i}]: {', '.join(missing)} missing: give every parameter of the space ({expected})"
+            )
+
+
+def _enqueue_problem(param: Any, value: Any) -> str:
+    """Why ``value`` cannot be enqueued for ``param`` (a search-space parameter), or ``""``."""
+    if param.type == "categorical":
+        # 1 == True in Python: a choice matches only a value of the same kind.
+        if any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in param.choices):
+            return ""
+        return f"is not one of the choices {param.choices}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"is not a number: give a {param.type} from {param.low} to {param.high}"
+    if param.type == "int" and value != int(value):
+        return f"is not an integer: give an int from {param.low} to {param.high}"
+    if not param.low <= value <= param.high:
+        return f"is outside the search space: give a {param.type} from {param.low} to {param.high}"
+    return ""
+
+
 def describe(error: ValidationError) -> str:
     """The first validation error as ``field.path: problem; fix`` (plus a count of the others)."""
     errors = error.errors(include_url=False)
     first = errors[0]
-    loc = [str(part) for part in first["loc"] if not str(part).startswith(("function-", "tagged-union"))]
-    loc = [part for part in loc if part not in ("float", "int", "categorical")]
+    loc = _loc_parts(first["loc"])
     field = ".".join(loc) or "spec"
     kind = first["type"]
     if kind == "extra_forbidden":
@@ -102,6 +169,16 @@ def describe(error: ValidationError) -> str:
         message = f"{text}{shown}"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{field}: {message}{more}"
+
+
+def _loc_parts(loc: tuple[Any, ...]) -> list[str]:
+    """A pydantic error location without its union and validator tags."""
+    parts = [str(part) for part in loc if not str(part).startswith(("function-", "tagged-union"))]
+    return [part for part in parts if part not in ("float", "int", "categorical")]
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    return ".".join(_loc_parts(loc)) or "spec"
 
 
 def _did_you_mean(loc: tuple[Any, ...]) -> str:

@@ -54,19 +54,51 @@ _MULTI_OBJECTIVE_SAMPLERS = {"tpe", "random", "grid", "qmc", "gp", "nsga2", "nsg
 
 def _construct(kind: str, name: str, cls: Callable[..., Any], options: dict[str, Any], *args: Any, **fixed: Any) -> Any:
     """Build ``cls(*args, **options, **fixed)``, rejecting options ``cls`` does not take."""
-    params = inspect.signature(cls).parameters
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    reserved = {"self", "search_space", "wrapped_pruner", *fixed}
-    valid = [n for n in params if n not in reserved]
-    for key in options:
-        if key not in valid and not accepts_any:
-            raise SpecError(
-                f"{kind}.options.{key} is not an option of the {name} {kind}; valid options: {', '.join(valid)}"
-            )
+    _check_options(kind, name, cls, options, reserved=set(fixed))
     try:
         return cls(*args, **options, **fixed)
     except (TypeError, ValueError) as e:
         raise SpecError(f"{kind}.options for {name}: {e}") from None
+
+
+def _check_options(
+    kind: str,
+    name: str,
+    cls: Callable[..., Any],
+    options: dict[str, Any],
+    *,
+    reserved: set[str],
+    extra: tuple[str, ...] = (),
+) -> None:
+    """Refuse options ``cls`` does not take, and booleans for its numeric options (Python reads true as 1)."""
+    params = inspect.signature(cls).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    reserved = {"self", "search_space", "wrapped_pruner", *reserved}
+    valid = [n for n in params if n not in reserved] + list(extra)
+    for key, value in options.items():
+        if key in extra:
+            continue
+        if key not in params or key in reserved:
+            if accepts_any:
+                continue
+            if not valid:
+                raise SpecError(f"{kind}.options.{key}: the {name} {kind} takes no options: remove {kind}.options")
+            raise SpecError(
+                f"{kind}.options.{key} is not an option of the {name} {kind}; valid options: {', '.join(valid)}"
+            )
+        if isinstance(value, bool) and _numeric_only(params[key]):
+            raise SpecError(f"{kind}.options.{key}: {str(value).lower()} is a boolean, not a number: give a number")
+
+
+def _numeric_only(param: inspect.Parameter) -> bool:
+    """Whether ``param`` takes numbers and not booleans, going by its annotation (or else its default)."""
+    annotation = param.annotation
+    if annotation is inspect.Parameter.empty:
+        default = param.default
+        return isinstance(default, (int, float)) and not isinstance(default, bool)
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    kinds = {part.strip() for part in text.split("|")}
+    return bool(kinds & {"int", "float"}) and "bool" not in kinds
 
 
 def check_names(spec: StudySpec) -> None:
@@ -129,6 +161,7 @@ def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
             inner = _construct("pruner", wrapped["name"], classes[wrapped["name"]], dict(wrapped.get("options", {})))
         if "patience" not in options:
             raise SpecError("pruner.options.patience is required for the patient pruner (e.g. patience: 1)")
+        _check_options("pruner", "patient", classes["patient"], options, reserved=set(), extra=("wrapped",))
         try:
             return classes["patient"](inner, **options)
         except (TypeError, ValueError) as e:

@@ -197,7 +197,9 @@ def parse_overrides(items: list[str] | None) -> list[tuple[list[str], Any]]:
         if not sep or not key.strip():
             raise SpecError(f"--set {item!r} is not of the form key.path=value (e.g. --set budget.n_trials=10)")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw) if raw.strip() else None
+        except DuplicateKeyError as e:
+            raise SpecError(f"--set {key.strip()}: {e.problem}") from None
         except yaml.YAMLError:
             value = raw
         parsed.append((key.strip().split("."), value))
@@ -220,6 +222,38 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]])
     return data
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A YAML mapping names the same key twice (plain YAML keeps the last one without a word)."""
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, except that a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # merged keys (<<: *defaults) may be overridden; that is their purpose
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                where = f"on line {line}" if first_lines[key] == line else f"on lines {first_lines[key]} and {line}"
+                raise DuplicateKeyError(
+                    None, None, f"the key {key!r} is given twice ({where}): keep one", key_node.start_mark
+                )
+            first_lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML like ``yaml.safe_load``, refusing duplicate keys.
+
+    Raises:
+        yaml.YAMLError: If the text is not valid YAML; :class:`DuplicateKeyError` for a key given twice.
+    """
+    return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: no arbitrary objects
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a spec file as a mapping, with one-line errors."""
     try:
@@ -228,12 +262,22 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise SpecError(
             f"spec file {path} does not exist: give a path or a preset name ({', '.join(_presets())})"
         ) from None
+    except IsADirectoryError:
+        raise SpecError(f"spec {path} is a folder, not a YAML file: give the path of the spec file in it") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(
+            f"spec {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}): "
+            "save it as UTF-8, or check it is the spec file"
+        ) from None
+    except OSError as e:
+        raise SpecError(f"cannot read spec {path}: {e.strerror or e}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise SpecError(f"spec {path}{where} is not valid YAML: {getattr(e, 'problem', e)}") from e
+        problem = str(getattr(e, "problem", None) or e).strip().splitlines()[0]
+        raise SpecError(f"spec {path}{where} is not valid YAML: {problem}") from e
     if not isinstance(data, dict):
         raise SpecError(f"spec {path} must be a YAML mapping with at least name and search_space")
     return data
@@ -245,4 +289,4 @@ def _presets() -> list[str]:
     return study_preset_names()
 
 
-__all__ = ["StudySpec", "apply_overrides", "parse_overrides", "preset_names", "read_yaml"]
+__all__ = ["StudySpec", "apply_overrides", "load_yaml", "parse_overrides", "preset_names", "read_yaml"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import optuna
@@ -40,6 +41,61 @@ def test_open_storage_without_create_dirs_fails_clearly_on_a_missing_folder(tmp_
     url = f"sqlite:///{tmp_path / 'missing' / 'studies.db'}"
     with pytest.raises(StorageError, match="cannot open storage"):
         open_storage(url, create_dirs=False)
+
+
+def test_open_storage_without_create_refuses_a_missing_sqlite_file_and_creates_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'typo' / 'studies.db'}"
+    with pytest.raises(StorageError, match=r"no study store at sqlite:///.*typo/studies\.db"):
+        open_storage(url, create=False)
+    assert not (tmp_path / "typo").exists()
+    open_storage(url)  # launch creates it
+    assert optuna.get_all_study_names(storage=open_storage(url, create=False)) == []
+
+
+def test_a_sqlite_folder_that_cannot_be_created_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    with pytest.raises(StorageError, match="notes.txt is a file, not a folder") as info:
+        open_storage(f"sqlite:///{tmp_path / 'notes.txt' / 'runs' / 'studies.db'}")
+    assert "sqlite:///PATH" in str(info.value)
+    if Path("/proc").is_dir():
+        with pytest.raises(StorageError, match="cannot create the folder /proc/x"):
+            open_storage("sqlite:////proc/x/studies.db")
+
+
+def _assert_sqlite_advice(message: str, url: str) -> None:
+    """The advice fits SQLite: a writable folder; no server, and not the URL that just failed."""
+    assert "server" not in message
+    assert "writable" in message or "write to" in message
+    assert f"use --storage {url}" not in message
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_sqlite_file_that_cannot_be_created_gets_sqlite_advice() -> None:
+    url = "sqlite:////proc/studies.db"  # /proc takes no new files, even from root
+    with pytest.raises(StorageError, match="the folder /proc is not writable") as info:
+        open_storage(url)
+    _assert_sqlite_advice(str(info.value), url)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes to read-only folders")
+def test_sqlite_file_in_a_read_only_folder_gets_sqlite_advice(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        url = f"sqlite:///{folder / 'studies.db'}"
+        with pytest.raises(StorageError, match="is not writable") as info:
+            open_storage(url)
+        _assert_sqlite_advice(str(info.value), url)
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_folder_given_as_the_sqlite_file_gets_sqlite_advice(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}"
+    with pytest.raises(StorageError, match="is a folder, not a SQLite file") as info:
+        open_storage(url)
+    _assert_sqlite_advice(str(info.value), url)
 
 
 @pytest.mark.postgres
