@@ -10,7 +10,30 @@ DEFAULT_URL = "sqlite:///studies.db"
 ENV_VAR = "STUDIES_STORAGE"
 
 _SUPPORTED = ("sqlite", "postgresql", "mysql")
-_PASSWORD = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)")
+# ``user:password@host`` after a scheme, even a malformed one (``postgresql:/``,
+# ``postgresql:``, ``postgresql//``), or at the start of a word when there is no
+# scheme at all. The password runs to the last ``@`` before the host, so a raw ``@``
+# or space in it is hidden too.
+_PASSWORD = re.compile(
+    r"""
+    (?P<head>
+        (?:
+            (?P<scheme>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*[:/]+|://)[^:/@\s]*
+            | (?<![^\s'"=,;(<\[])[^:/@\s'"=,;(<\[]*
+        ):
+    )
+    (?P<password>(?(scheme)
+        # Up to the first @ like SQLAlchemy, then on over "@..." and " ..." parts
+        # without / or ? (those end a host: a later @ in the path or query, or a
+        # second URL, stays out).
+        [^@\s]*(?:[@ \t][^@\s/?]*)*
+        # Without a scheme: no space, / or ? at all, so prose is left alone.
+        | [^@\s/?]*(?:@[^@\s/?]*)*
+    ))
+    (?P<tail>@)
+    """,
+    re.VERBOSE,
+)
 _QUERY_SECRET = re.compile(r"(?P<key>(?:password|passwd|pwd|sslpassword)=)[^&]*", re.IGNORECASE)
 
 
@@ -35,7 +58,11 @@ def resolve_url(cli: str | None = None, spec: str | None = None) -> str:
 
 
 def redact(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``; safe to print, log or store."""
+    """Return ``url`` with any password replaced by ``***``; safe to print, log or store.
+
+    ``url`` may be a malformed URL, or a message holding several: every
+    ``user:password@host`` in it is hidden.
+    """
     url = _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", url)
     return _QUERY_SECRET.sub(lambda m: f"{m['key']}***", url)
 
@@ -82,7 +109,9 @@ def engine_url(url: str) -> str:
     older versions; pick whichever is installed so both work.
 
     Raises:
-        StorageError: If no driver for the URL's database is installed.
+        StorageError: If no driver for the URL's database is installed, or the
+            password holds a raw ``@`` (the driver would take the rest of the
+            password for the host name, and print it in its errors).
     """
     import importlib.util
 
@@ -90,6 +119,11 @@ def engine_url(url: str) -> str:
     scheme, rest = url.split("://", 1)
     if family not in _DEFAULT_DRIVERS:
         return url
+    if any("@" in m["password"] for m in _PASSWORD.finditer(url)):
+        raise StorageError(
+            f"storage URL {redact(url)!r} has a raw '@' in its password: write it as %40 "
+            "(and other special characters percent-encoded too, e.g. user:p%40ss@host/db)"
+        )
     if "+" in scheme:
         module = {"psycopg2": "psycopg2", "psycopg": "psycopg", "pymysql": "pymysql", "mysqldb": "MySQLdb"}.get(
             scheme.split("+", 1)[1], scheme.split("+", 1)[1]

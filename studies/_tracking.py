@@ -5,14 +5,24 @@ or a ``wandb login``) and ``offline`` otherwise; offline runs are synced later
 with ``wandb sync <dir>/wandb/offline-run-*``. ``disabled`` turns wandb off.
 Run ids are derived from the study's uid and the trial number, so a retried
 trial continues its own run instead of starting another.
+
+wandb records the process's command line in each run's metadata; a storage URL
+given with ``--storage`` or ``--set storage=...`` carries its password there,
+so runs are started with the arguments redacted (the host, GPU and program
+metadata are kept).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from storage import redact
 
 
 def resolve_mode(mode: str) -> str:
@@ -45,6 +55,21 @@ def _run_id(study_uid: str, name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", f"{study_uid}-{name}")[:64]
 
 
+@contextlib.contextmanager
+def _redacted_argv() -> Iterator[None]:
+    """Show wandb ``sys.argv`` with passwords replaced by ``***`` while a run starts.
+
+    ``wandb.init`` reads ``sys.argv`` when it sends the run's settings, and records
+    them as the run's ``args``; the real list is put back afterwards.
+    """
+    argv = sys.argv
+    sys.argv = [redact(arg) for arg in argv]
+    try:
+        yield
+    finally:
+        sys.argv = argv
+
+
 class TrialRun:
     """A wandb run, or a no-op when wandb is disabled."""
 
@@ -68,20 +93,21 @@ class TrialRun:
         import wandb
 
         Path(cfg["dir"]).mkdir(parents=True, exist_ok=True)
-        run = wandb.init(
-            project=cfg["project"],
-            entity=cfg.get("entity"),
-            mode=cfg["mode"],
-            dir=cfg["dir"],
-            group=group,
-            name=name,
-            job_type=job_type,
-            id=_run_id(cfg["study_uid"], name),
-            resume="allow",
-            config=config,
-            reinit="finish_previous",
-            settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
-        )
+        with _redacted_argv():
+            run = wandb.init(
+                project=cfg["project"],
+                entity=cfg.get("entity"),
+                mode=cfg["mode"],
+                dir=cfg["dir"],
+                group=group,
+                name=name,
+                job_type=job_type,
+                id=_run_id(cfg["study_uid"], name),
+                resume="allow",
+                config=config,
+                reinit="finish_previous",
+                settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
+            )
         return cls(run)
 
     def link(self) -> dict[str, str]:

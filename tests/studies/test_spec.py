@@ -180,6 +180,15 @@ def test_storage_password_is_redacted_in_the_stored_spec():
     assert spec.redacted()["storage"] == redact("postgresql://alice:s3cret@db.example/studies")
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresql:/alice:s3cret@db/studies", "postgresql//alice:s3cret@db/x", "postgresql://alice:s3@cret@db/x"]
+)
+def test_a_malformed_storage_url_is_redacted_in_the_stored_spec_too(url):
+    # A malformed spec URL may be overridden by a valid --storage, so the launch goes on and stores the spec.
+    stored = str(validate_spec({**MINIMAL, "storage": url}).redacted())
+    assert "s3cret" not in stored and "cret" not in stored and "***" in stored
+
+
 def test_missing_spec_file_and_unknown_preset(tmp_path: Path):
     with pytest.raises(SpecError, match="does not exist"):
         load_spec(str(tmp_path / "nope.yaml"))
