@@ -83,6 +83,12 @@ def label_lookup(task: TaskSpec, values: set[Any], names: list[str] | None = Non
     if names is not None:
         return {name: i for i, name in enumerate(names)}, list(names)
     kinds = {type(v) for v in values}
+    if len(kinds) > 1:
+        found = ", ".join(sorted(k.__name__ for k in kinds))
+        raise DataError(
+            f"task.label_column '{task.label_column}' mixes label types ({found}): write every label with one type "
+            "(all integers or all strings), or set task.labels to the class names (values match by their string form)"
+        )
     if kinds == {int}:
         if min(values) < 0:
             raise DataError(
@@ -109,7 +115,41 @@ def label_lookup(task: TaskSpec, values: set[Any], names: list[str] | None = Non
     return lookup, names
 
 
+def _kinds(values: Any) -> str:
+    return ", ".join(sorted({type(v).__name__ for v in values if v is not None}))
+
+
+def _describe(feature: Any, split: Dataset, column: str) -> str:
+    """What a column that is not a text column holds, for an error message."""
+    import datasets
+
+    if isinstance(feature, datasets.Value):
+        if feature.dtype == "bool":
+            return "true/false values"
+        if feature.dtype.startswith(("int", "uint", "float", "decimal")):
+            return f"numbers ({feature.dtype})"
+        return f"{feature.dtype} values"
+    if isinstance(feature, datasets.Json):
+        return f"values of several types ({_kinds(split[column])})"
+    if isinstance(feature, datasets.ClassLabel):
+        return "class labels"
+    if isinstance(feature, (datasets.List, datasets.LargeList, datasets.Sequence, list)):
+        return "lists"
+    if isinstance(feature, dict):
+        return "records"
+    return f"{type(feature).__name__} values"
+
+
+def _is_text(feature: Any) -> bool:
+    import datasets
+
+    return isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")
+
+
 def _check_columns(task: TaskSpec, split: Dataset, source: str) -> None:
+    """Check that the task's columns exist, are distinct, and that its text columns hold texts."""
+    import datasets
+
     columns = split.column_names
     fields = [("text_column", task.text_column), ("label_column", task.label_column)]
     if task.text_pair_column:
@@ -120,6 +160,34 @@ def _check_columns(task: TaskSpec, split: Dataset, source: str) -> None:
                 f"task.{field} '{column}' is not a column of {source} (columns: {', '.join(columns)}): "
                 f"set task.{field} to one of them"
             )
+    roles = {"text_column": "texts", "text_pair_column": "second texts", "label_column": "labels"}
+    seen: dict[str, str] = {}
+    for field, column in fields:
+        if column in seen:
+            raise DataError(
+                f"task.{seen[column]} and task.{field} are both '{column}': set task.{field} to the column of "
+                f"{roles[field]} (columns: {', '.join(columns)})"
+            )
+        seen[column] = field
+    texts = [c for c in columns if _is_text(split.features[c])]
+    for field, column in fields[:-1]:
+        feature = split.features[column]
+        if _is_text(feature):
+            continue
+        if len(split) and split.data.column(column).null_count == len(split):
+            problem = "is empty in every row"
+        elif isinstance(feature, datasets.Json):
+            raise DataError(
+                f"task.{field} '{column}' of {source} mixes texts with other values ({_kinds(split[column])}): "
+                "write every value of the column as a string"
+            )
+        else:
+            problem = f"holds {_describe(feature, split, column)}, not texts"
+        others = [c for c in texts if c not in seen]
+        choices = f"text columns: {', '.join(others)}" if others else f"none holds texts; columns: {', '.join(columns)}"
+        raise DataError(
+            f"task.{field} '{column}' of {source} {problem}: set task.{field} to a column of texts ({choices})"
+        )
 
 
 def _select(task: TaskSpec, split: Dataset) -> Dataset:
@@ -190,14 +258,21 @@ def make_splits(task: TaskSpec, raw: DatasetDict, source: str) -> tuple[DatasetD
     splits = {}
     for key, name in wanted.items():
         if name is not None:
-            _check_columns(task, raw[name], f"{source} ({name} split)" if len(raw) > 1 else source)
+            where = f"{source} ({name} split)" if len(raw) > 1 else source
+            _check_columns(task, raw[name], where)
             splits[key] = _select(task, raw[name])
+            if not len(splits[key]):
+                raise DataError(
+                    f"{where} has no rows"
+                    + (f" with both a text and a label (all {len(raw[name])} lack one)" if len(raw[name]) else "")
+                    + ": check task.dataset and the task's columns"
+                )
 
     feature = splits["train"].features["label"]
     names = feature.names if isinstance(feature, datasets.ClassLabel) else None
     values: set[Any] = set()
     for key, split in splits.items():
-        found = split.unique("label")
+        found = _label_values(task, split, source)
         try:
             values.update(feature.int2str(found) if names else found)
         except ValueError as e:  # e.g. -1 in an unlabelled hub test split
@@ -220,7 +295,34 @@ def make_splits(task: TaskSpec, raw: DatasetDict, source: str) -> tuple[DatasetD
         for key, split in splits.items()
     }
     splits = _carve(task, splits)
+    seen = splits["train"].unique("labels")
+    if len(seen) < 2:
+        raise DataError(
+            f"task.label_column '{task.label_column}' has only one label value ({label_names[seen[0]]}) in the "
+            f"{len(splits['train'])} training rows of {source}: a classifier needs at least two classes; "
+            "check task.label_column" + (", or raise task.train_size" if task.train_size is not None else "")
+        )
     return datasets.DatasetDict(splits), label_names
+
+
+def _label_values(task: TaskSpec, split: Dataset, source: str) -> list[Any]:
+    """The distinct raw labels of a split; a JSON column with several types is read value by value.
+
+    Raises:
+        DataError: If the label column holds something other than integers, strings or booleans.
+    """
+    import datasets
+
+    feature = split.features["label"]
+    if isinstance(feature, (datasets.Value, datasets.ClassLabel)):
+        return split.unique("label")
+    values = list(split["label"]) if isinstance(feature, datasets.Json) else []
+    if not values or any(isinstance(v, (dict, list)) for v in values):
+        raise DataError(
+            f"task.label_column '{task.label_column}' of {source} holds {_describe(feature, split, 'label')}, "
+            "not labels: set task.label_column to a column of integer, string or boolean labels"
+        )
+    return list(set(values))
 
 
 def _carve(task: TaskSpec, splits: dict[str, Dataset]) -> dict[str, Dataset]:

@@ -237,15 +237,21 @@ def load_hub_model(name: str, revision: str | None, *, random_init: bool) -> tup
     """
     import transformers
 
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(name, revision=revision)
-        if random_init:
-            config = transformers.AutoConfig.from_pretrained(name, revision=revision)
-            return transformers.AutoModel.from_config(config), tokenizer
-        return transformers.AutoModel.from_pretrained(name, revision=revision), tokenizer
-    except (OSError, ValueError) as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(
-            f"model.name '{name}' could not be loaded from the Hugging Face hub ({message}): "
-            "check the id, model.revision and your network, or use a local folder, 'tiny-bert' or 'minilm-l6'"
-        ) from e
+    from trainers._hub import hub_access, not_cached
+
+    alternatives = "use a local folder, 'tiny-bert' or 'minilm-l6'"
+    with hub_access() as access:
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(name, revision=revision)
+            if random_init:
+                config = transformers.AutoConfig.from_pretrained(name, revision=revision)
+                return transformers.AutoModel.from_config(config), tokenizer
+            return transformers.AutoModel.from_pretrained(name, revision=revision), tokenizer
+        except (OSError, ValueError) as e:
+            if access != "online":
+                raise ModelError(f"{not_cached(f'model.name {name!r}', access)}, or {alternatives}") from e
+            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(
+                f"model.name '{name}' could not be loaded from the Hugging Face hub ({message}): "
+                f"check the id, model.revision and your network, or {alternatives}"
+            ) from e

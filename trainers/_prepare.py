@@ -18,6 +18,7 @@ or concurrent preparation never leaves a half-written entry behind.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -94,13 +95,31 @@ class Prepared:
 
 
 def _ensure(entry: Path, build: Callable[[Path], None]) -> bool:
-    """Build the cache ``entry`` unless it exists; return whether it existed."""
+    """Build the cache ``entry`` unless it exists; return whether it existed.
+
+    Raises:
+        DataError: If the cache folder cannot be created or written.
+    """
     if entry.is_dir():
         return True
-    with staging_dir(entry) as staging:
+    with contextlib.ExitStack() as stack:
+        try:
+            staging = stack.enter_context(staging_dir(entry))
+        except OSError as e:
+            raise DataError(_unwritable(entry.parent, e)) from e
         build(staging)
         publish(staging, entry, replace=False)
     return False
+
+
+def _unwritable(folder: Path, error: OSError) -> str:
+    """Say why the cache ``folder`` cannot be written: the OS's reason, or the part of its path that is a file."""
+    reason = error.strerror or type(error).__name__
+    for part in [folder, *folder.parents]:
+        if part.exists() and not part.is_dir():
+            reason = f"{part} is a file"
+            break
+    return f"the cache folder {folder} cannot be written ({reason}): set work_dir to a writable folder"
 
 
 def _source_name(task: TaskSpec) -> str:

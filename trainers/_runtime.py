@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
+import warnings
 from collections.abc import Iterator
+
+# The libraries that log while data or a model is loaded: parse errors of each bad
+# file (twice: their own handler and the root's), hub retries, cache notices.
+LOADING_LOGGERS = ("datasets", "huggingface_hub", "transformers", "fsspec", "filelock", "urllib3", "httpx", "httpx2")
 
 
 @contextlib.contextmanager
@@ -32,6 +38,30 @@ def quiet() -> Iterator[None]:
             hf_logging.enable_progress_bar()
         if ds_bars:
             datasets.enable_progress_bars()
+
+
+@contextlib.contextmanager
+def silenced(names: tuple[str, ...] = LOADING_LOGGERS) -> Iterator[None]:
+    """Silence the named libraries' loggers, at every level, and Python warnings inside the block.
+
+    For loading data and models: what goes wrong there is raised as one
+    ``DataError`` or ``ModelError`` carrying the cause, so the libraries' own
+    log lines (and their retries) would only repeat it, many times over.
+
+    Args:
+        names: Logger names; their child loggers are silenced with them.
+    """
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def precision_flags(precision: str) -> dict[str, bool]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainers._atomic import file_identity
 from trainers._config import DataError, TaskSpec
+from trainers._runtime import silenced
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -136,13 +137,74 @@ def load_source(task: TaskSpec, cache_dir: Path) -> DatasetDict:
     if kind == "local":
         files = local_files(task)
         builder = FILE_BUILDERS[next(iter(files.values()))[0].suffix.lower()]
+        for file in (f for paths in files.values() for f in paths):
+            _check_not_empty(task, file, builder)
         data_files = {split: [str(f) for f in paths] for split, paths in files.items()}
         try:
-            return datasets.load_dataset(builder, data_files=data_files, cache_dir=str(cache_dir))
+            with silenced():  # the parse error is in the DataError; the library would log it twice
+                return datasets.load_dataset(builder, data_files=data_files, cache_dir=str(cache_dir))
         except Exception as e:  # pyarrow/pandas parse errors have many types
-            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise DataError(f"task.dataset '{task.dataset}' cannot be read as {builder}: {first_line}") from e
+            cause = _cause(e)
+            if isinstance(cause, ValueError) and "corresponds to no data" in str(cause):  # e.g. a JSON file with []
+                raise DataError(
+                    f"task.dataset '{task.dataset}' has no rows: put the rows in it, "
+                    "or set task.dataset to the right file"
+                ) from e
+            raise DataError(
+                f"task.dataset '{task.dataset}' cannot be read as {builder} ({_first_line(cause)}): "
+                "fix the file where the error points, or give it the suffix of its real format"
+            ) from e
     return load_hub_dataset(task.dataset, task.dataset_config, task.dataset_revision, cache_dir=str(cache_dir))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _cause(error: BaseException) -> BaseException:
+    """The parse error inside ``datasets``' generic "An error occurred while generating the dataset"."""
+    from datasets.exceptions import DatasetGenerationError
+
+    while isinstance(error, DatasetGenerationError) and (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    return error
+
+
+# Read at most this much of a file to tell that it is empty or only a CSV header.
+_SNIFF_BYTES = 64 * 1024
+
+
+def _check_not_empty(task: TaskSpec, file: Path, builder: str) -> None:
+    """Refuse a data file that is empty or blank, a CSV file with a header but no rows, or a 0-row parquet file.
+
+    Raises:
+        DataError: Naming the file.
+    """
+    where = f"task.dataset '{task.dataset}'" + ("" if Path(task.dataset).expanduser() == file else f" ({file.name})")
+    fix = "or set task.dataset to the right file"
+    if builder == "parquet":
+        import pyarrow.parquet
+
+        if not file.stat().st_size:
+            raise DataError(f"{where} is empty: put the rows in it, {fix}")
+        try:
+            rows = pyarrow.parquet.ParquetFile(file).metadata.num_rows
+        except Exception:  # not a parquet file: the loader's own error says why
+            return
+        if not rows:
+            raise DataError(f"{where} has no rows: put the rows in it, {fix}")
+        return
+    with file.open("rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if len(head) == _SNIFF_BYTES:
+        return
+    lines = [line for line in head.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{where} is empty: put the rows in it, {fix}")
+    if builder == "csv" and len(lines) == 1:
+        header = lines[0].decode(errors="replace")
+        raise DataError(f"{where} has a header ({header}) but no rows: put the rows under it, {fix}")
 
 
 def load_hub_dataset(name: str, config: str | None, revision: str | None, *, cache_dir: str) -> DatasetDict:
@@ -159,11 +221,16 @@ def load_hub_dataset(name: str, config: str | None, revision: str | None, *, cac
     """
     import datasets
 
-    try:
-        return datasets.load_dataset(name, config, revision=revision, cache_dir=cache_dir)
-    except Exception as e:  # hub, network and builder errors have many types
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(
-            f"task.dataset '{name}' could not be loaded from the Hugging Face hub ({message}): "
-            "check the id, task.dataset_config and your network, or use a local file"
-        ) from e
+    from trainers._hub import hub_access, not_cached
+
+    with hub_access() as access:
+        try:
+            return datasets.load_dataset(name, config, revision=revision, cache_dir=cache_dir)
+        except Exception as e:  # hub, network and builder errors have many types
+            if access != "online":
+                raise DataError(f"{not_cached(f'task.dataset {name!r}', access)}, or use a local file") from e
+            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DataError(
+                f"task.dataset '{name}' could not be loaded from the Hugging Face hub ({message}): "
+                "check the id, task.dataset_config and your network, or use a local file"
+            ) from e
