@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="trainer.torch_compile")
     parser.add_argument("--dataloader-workers", type=int, default=0)
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak, for MFU")
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/throughput.json"), help="JSON figures")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 1:
         parser.error("--steps and --warmup must be at least 1")
@@ -245,16 +245,31 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
         figures = measure(args, Path(tmp))
-    mfu = f"{figures['mfu']:.1%}" if figures["mfu"] is not None else "n/a (pass --peak-tflops)"
-    print(
-        f"{figures['device']} | {figures['shape']} {figures['precision']} | "
-        f"batch {figures['batch_size']} x {figures['max_length']} tokens | "
-        f"{figures['samples_per_second']:.1f} samples/s | {figures['tokens_per_second']:.0f} tokens/s | "
-        f"{figures['achieved_tflops']:.3f} TFLOP/s | MFU {mfu}"
-    )
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(table(figures))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures written to {args.out}")
     return 0
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The figures as a small table: one row per repeat, then the median the summary uses."""
+    per_token = figures["model_tflops_per_token"]
+    peak = figures["peak_tflops"]
+    lines = [
+        f"{figures['device']} | {figures['shape']} {figures['precision']} | "
+        f"batch {figures['batch_size']} x {figures['max_length']} tokens",
+        f"{'run':>6}  {'samples/s':>10}  {'tokens/s':>10}  {'TFLOP/s':>8}  {'MFU':>6}",
+    ]
+    rows = [(str(i), r["samples_per_second"], r["tokens_per_second"]) for i, r in enumerate(figures["repeats"])]
+    rows.append(("median", figures["samples_per_second"], figures["tokens_per_second"]))
+    for name, samples, tokens in rows:
+        achieved = tokens * per_token
+        mfu = f"{achieved / peak:.1%}" if peak else "n/a"
+        lines.append(f"{name:>6}  {samples:>10.2f}  {tokens:>10.0f}  {achieved:>8.3f}  {mfu:>6}")
+    if not peak:
+        lines.append("MFU needs the device's peak: pass --peak-tflops")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

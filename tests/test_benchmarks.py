@@ -55,4 +55,4 @@ def test_a_short_run_reports_consistent_figures(tmp_path, capsys):
         figures["tokens_per_second"] * figures["model_tflops_per_token"], rel=1e-2, abs=1e-4
     )
     assert figures["mfu"] == pytest.approx(figures["achieved_tflops"] / 1.0, abs=1e-4)
-    assert "samples/s" in capsys.readouterr().out
+    assert "samples/s" in capsys.readouterr().out and figures["repeats"]
