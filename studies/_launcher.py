@@ -98,6 +98,10 @@ def launch(
                 "add --join to work on it together, or stop that launcher first"
             )
         launcher_id = book.acquire(spec.name)
+        if join or not created:
+            # sampler.seed makes a study's first launch repeatable; a later or joined launch
+            # seeded the same way would propose the first launch's parameters again.
+            study.sampler.reseed_rng()
         reconcile_orphans(study, book, STALE_AFTER_SECONDS)
         for config in spec.enqueue:
             study.enqueue_trial(config, user_attrs={"enqueued": True}, skip_if_exists=True)

@@ -85,3 +85,15 @@ def test_resume_from_another_folder_names_the_launch_folder_of_a_relative_data_f
     monkeypatch.chdir(tmp_path)
     outcome = resume("relative", storage_url=url, overrides=["budget.n_trials=2"], trainable=curve_trainable)
     assert outcome.budget_met
+
+
+def test_a_resumed_launch_does_not_propose_the_first_launchs_parameters_again(ray_session, curve_study, tmp_path):
+    from studies._resume import resume
+
+    url = f"sqlite:///{tmp_path}/studies.db"
+    space = {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}}
+    spec = curve_study(name="reseeded", search_space=space, budget={"n_trials": 2})
+    launch(spec, storage_url=url, trainable=curve_trainable, stream=None)
+    resume("reseeded", storage_url=url, overrides=["budget.n_trials=4"], trainable=curve_trainable, stream=None)
+    rates = [t.params["learning_rate"] for t in optuna.load_study(study_name="reseeded", storage=url).trials]
+    assert len(rates) == 4 and len(set(rates)) == 4  # a re-seeded random sampler would repeat trials 0 and 1
