@@ -128,9 +128,17 @@ def launch(
     budget_met = counted >= bridge.n_trials()
     promoted = None
     if budget_met and spec.promotion.enabled and prepared is not None and _has_complete(study):
-        from studies._promote import promote
+        from studies._promote import current_promotion, promote
 
-        promoted = promote(study, spec, prepared, stream=stream)
+        promoted = current_promotion(study, spec)
+        if promoted is None:
+            promoted = promote(study, spec, prepared, stream=stream)
+        elif stream is not None:
+            print(
+                f"the best trial's model is already promoted at {promoted} "
+                f"(`studies promote {spec.name}` evaluates and promotes it again)",
+                file=stream,
+            )
     elif not budget_met and stream is not None:
         print(
             f"budget not met ({counted}/{bridge.n_trials()} finished): continue with `studies resume {spec.name}`",

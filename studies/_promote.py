@@ -43,6 +43,17 @@ def best_trial(study: optuna.Study, spec: StudySpec) -> optuna.trial.FrozenTrial
     return pick(study.best_trials, key=lambda t: t.values[0])
 
 
+def current_promotion(study: optuna.Study, spec: StudySpec) -> Path | None:
+    """The model directory, if it already holds the study's current best trial (so promoting again is moot)."""
+    record = study.user_attrs.get("promoted")
+    if not record:
+        return None
+    target = model_dir(Path(spec.promotion.dir), spec.name).resolve()
+    if record.get("trial") != best_trial(study, spec).number or Path(record.get("dir", "")) != target:
+        return None
+    return target if (target / "promotion.json").is_file() else None
+
+
 def promote(study: optuna.Study, spec: StudySpec, prepared: Prepared, *, stream: TextIO | None = sys.stderr) -> Path:
     """Evaluate the best trial's model on the test split and promote it.
 

@@ -75,9 +75,12 @@ def test_launch_quickstart_end_to_end(tmp_path: Path):
     listing = studies("list", cwd=tmp_path)
     assert listing.returncode == 0 and "quickstart" in listing.stdout
 
-    # The budget is met: a second launch starts nothing and re-promotes the same best trial.
+    # The budget is met: a second launch starts nothing, and the best trial's model is already promoted.
+    promotions = len(list((tmp_path / "wandb" / "wandb").glob("offline-run-*-promotion")))
     again = studies("launch", "quickstart", *sets(TINY), cwd=tmp_path)
     assert again.returncode == 0 and "started 0 trials" in again.stdout
+    assert "already promoted" in again.stderr and "promoted trial" not in again.stderr
+    assert len(list((tmp_path / "wandb" / "wandb").glob("offline-run-*-promotion"))) == promotions
 
     # `studies promote` rebuilds a deleted model directory from the store alone.
     import shutil
