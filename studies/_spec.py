@@ -1,9 +1,11 @@
 """The study spec: one YAML file that declares a study, validated with pydantic.
 
-Precedence, in one place: CLI flags (``--storage``, ``--ray-address``) and
-``--set a.b=value`` overrides > environment (``STUDIES_STORAGE``) > the spec
-file > the defaults below. ``--set`` edits the raw YAML mapping before
-validation, so overrides are checked exactly like the file.
+Precedence: ``--set a.b=value`` overrides > the spec file > the defaults
+below. ``--set`` edits the raw YAML mapping before validation, so overrides are
+checked exactly like the file. The store's URL has its own order, kept in
+``storage.resolve_url``: ``--storage`` > ``STUDIES_STORAGE`` > the spec's
+``storage`` (which ``--set storage=...`` edits); likewise ``--ray-address`` >
+``RAY_ADDRESS`` > a local Ray.
 """
 
 from __future__ import annotations
