@@ -43,7 +43,7 @@ def resume(
     from studies._store import find_study
 
     url = resolve_url(storage_url)
-    storage = open_storage(url)
+    storage = open_storage(url, create=False)  # a store that does not exist holds no study to resume
     if find_study(storage, study_name) is None:
         raise NotFoundError(f"no study named {study_name!r} in {redact(url)}: check the name with `studies list`")
     attrs = optuna.load_study(study_name=study_name, storage=storage).user_attrs

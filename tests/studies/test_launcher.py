@@ -97,3 +97,13 @@ def test_a_resumed_launch_does_not_propose_the_first_launchs_parameters_again(ra
     resume("reseeded", storage_url=url, overrides=["budget.n_trials=4"], trainable=curve_trainable, stream=None)
     rates = [t.params["learning_rate"] for t in optuna.load_study(study_name="reseeded", storage=url).trials]
     assert len(rates) == 4 and len(set(rates)) == 4  # a re-seeded random sampler would repeat trials 0 and 1
+
+
+def test_resume_on_a_store_that_does_not_exist_creates_nothing(tmp_path: Path):
+    from studies import StorageError
+    from studies._resume import resume
+
+    missing = tmp_path / "typo" / "studies.db"
+    with pytest.raises(StorageError, match="no study store at"):
+        resume("anything", storage_url=f"sqlite:///{missing}", stream=None)
+    assert not (tmp_path / "typo").exists()
