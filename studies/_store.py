@@ -153,7 +153,9 @@ def reconcile_orphans(study: optuna.Study, book: LeaseBook, stale_after: float) 
             trial._trial_id, "fail_message", "its launcher stopped (crash, kill or timeout) while the trial ran"
         )
         if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-            if trial.params:
+            # A launcher killed while the sampler was still choosing leaves a trial with some
+            # or none of its parameters and no Ray trial: there is nothing to run again.
+            if trial.params and "ray_trial_id" in trial.user_attrs:
                 study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
             orphans.append(trial.number)
     if orphans:

@@ -107,3 +107,26 @@ def test_resume_on_a_store_that_does_not_exist_creates_nothing(tmp_path: Path):
     with pytest.raises(StorageError, match="no study store at"):
         resume("anything", storage_url=f"sqlite:///{missing}", stream=None)
     assert not (tmp_path / "typo").exists()
+
+
+def test_orphans_are_queued_again_only_when_they_had_started(tmp_path: Path):
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    from storage import LeaseBook
+    from studies._store import reconcile_orphans
+
+    url = f"sqlite:///{tmp_path}/studies.db"
+    study = optuna.create_study(study_name="orphans", storage=url)
+    space = {"learning_rate": FloatDistribution(1e-5, 1e-3, log=True)}
+    started = study.ask(space)  # the bridge sets ray_trial_id once the sampler has chosen every parameter
+    started.set_user_attr("ray_trial_id", "abc_00001")
+    study.ask(space)  # its launcher was killed before the trial reached Ray
+    study.ask()  # ... or before any parameter was chosen
+    book = LeaseBook(url)
+    try:
+        assert reconcile_orphans(study, book, stale_after=60) == [0, 1, 2]
+    finally:
+        book.close()
+    queued = study.get_trials(states=(TrialState.WAITING,))
+    assert [(t.user_attrs["retry_of"], t.system_attrs["fixed_params"]) for t in queued] == [(0, started.params)]
