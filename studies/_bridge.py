@@ -32,7 +32,7 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from studies._spec import OBJECTIVE_METRICS
-from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON
+from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON, failure_of
 
 if TYPE_CHECKING:
     import optuna
@@ -323,8 +323,6 @@ def describe_failure(ray_trial: Trial) -> tuple[str, str]:
     from ray import cloudpickle
     from ray.exceptions import RayActorError, RayTaskError
 
-    from studies._trainable import TrialFailure
-
     exc = None
     try:
         # At on_trial_error time the pickle is in the trial's local folder; it
@@ -338,11 +336,7 @@ def describe_failure(ray_trial: Trial) -> tuple[str, str]:
     except Exception:  # an unreadable error file must not take the study down
         exc = None
     if isinstance(exc, RayTaskError):
-        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-        if isinstance(cause, TrialFailure):
-            return cause.reason, cause.message
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-        return "error", f"{type(cause).__name__}: {first}"[:500]
+        return failure_of(exc.cause if getattr(exc, "cause", None) is not None else exc)
     if isinstance(exc, RayActorError):
         return "worker_died", "the trial's worker process died (killed or out of memory)"
     text = (ray_trial.get_error() or "").strip().splitlines()

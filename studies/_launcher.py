@@ -81,8 +81,9 @@ def launch(
     """
     check_names(spec)
     check_writable_dirs(spec)
-    if ray_address or os.environ.get("RAY_ADDRESS"):
-        check_ray_address(ray_address or os.environ["RAY_ADDRESS"])  # before any data is prepared
+    ray_address = ray_address or os.environ.get("RAY_ADDRESS") or None
+    if ray_address:
+        check_ray_address(ray_address)  # before any data is prepared
     url = resolve_url(storage_url, spec.storage)
     storage = open_storage(url)
     prepared = prepare_task(spec) if trainable is None else None
@@ -266,14 +267,11 @@ def _answers_http2(connection: Any) -> bool:
 
 
 def init_ray(address: str | None) -> None:
-    """Join ``address`` (``--ray-address``, else ``RAY_ADDRESS``) or start a local Ray quietly."""
+    """Join ``address`` (checked by :func:`check_ray_address`) or, when ``None``, start a local Ray quietly."""
     import ray
 
     if ray.is_initialized():
         return
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        check_ray_address(address)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         ray.init(

@@ -70,13 +70,17 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
     try:
         _run_trial(config, context)
     except Exception as e:
-        if isinstance(e, TrialFailure):
-            reason, message = e.reason, e.message
-        else:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            reason, message = "error", f"{type(e).__name__}: {first}"
+        reason, message = failure_of(e)
         _log.warning("trial %s failed (%s): %s", config.get("trial_number"), reason, message)
-        tune.report({FAILURE_REASON: reason, FAILURE_MESSAGE: message[:500]})
+        tune.report({FAILURE_REASON: reason, FAILURE_MESSAGE: message})
+
+
+def failure_of(error: BaseException) -> tuple[str, str]:
+    """``(reason, one-line message)`` for an exception a trial raised."""
+    if isinstance(error, TrialFailure):
+        return error.reason, error.message[:500]
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return "error", f"{type(error).__name__}: {first}"[:500]
 
 
 def _run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
