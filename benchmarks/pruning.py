@@ -31,8 +31,7 @@ PRUNERS = {
 def run_one(preset: str, pruner: dict, seed: int, n_trials: int, root: Path) -> dict:
     import optuna
 
-    from studies import load_spec
-    from studies._launcher import launch
+    from studies import launch, load_spec
 
     name = f"bench-{pruner['name']}-{seed}"
     spec = load_spec(

@@ -20,25 +20,26 @@ with ``fail_reason`` (``error``, ``oom``, ``diverged``, ``worker_died``,
 from __future__ import annotations
 
 import logging
-import math
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
-from ray.tune.stopper import Stopper
 
+from studies._observers import notify
 from studies._spec import OBJECTIVE_METRICS
-from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON, failure_of
+from studies._task import trial_value
+from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import optuna
     from ray.tune.experiment import Trial
 
     from storage import StudyLock
+    from studies._observers import TrialObserver
     from studies._spec import StudySpec
 
 _log = logging.getLogger(__name__)
@@ -61,29 +62,6 @@ class _Live:
     linked: bool = False
 
 
-def trial_value(spec: StudySpec, reports: dict[int, dict[str, float]]) -> list[float] | None:
-    """The objective values of a trial from its reports, per ``spec.select``.
-
-    ``select: last`` takes the last report; ``select: best`` the report that is
-    best on the first objective (all objectives are read from that one report,
-    so a multi-objective value is always a point the model actually reached).
-    """
-    steps = [s for s in sorted(reports) if all(_finite(reports[s].get(o.metric)) for o in spec.objective)]
-    if not steps:
-        return None
-    if spec.select == "last":
-        chosen = steps[-1]
-    else:
-        first = spec.objective[0]
-        pick = max if first.direction == "maximize" else min
-        chosen = pick(steps, key=lambda s: reports[s][first.metric])
-    return [float(reports[chosen][o.metric]) for o in spec.objective]
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
 class StudyBridge:
     """Driver-side owner of every Optuna call made while Ray runs a study.
 
@@ -92,10 +70,19 @@ class StudyBridge:
         spec: The validated spec of the study.
         lock: The study's cross-process lock, held around "check budget, ask".
         launcher_id: This launch's lease id, written on each trial it starts.
+        observers: Told when a trial starts, reports and finishes (after the store is written).
     """
 
-    def __init__(self, study: optuna.Study, spec: StudySpec, lock: StudyLock, launcher_id: str) -> None:
+    def __init__(
+        self,
+        study: optuna.Study,
+        spec: StudySpec,
+        lock: StudyLock,
+        launcher_id: str,
+        observers: Sequence[TrialObserver] = (),
+    ) -> None:
         self.study = study
+        self.observers = list(observers)
         self.spec = spec
         self._lock = lock
         self._launcher_id = launcher_id
@@ -158,6 +145,7 @@ class StudyBridge:
             self._live[ray_trial_id] = _Live(trial=trial, started=time.time())
             self.started_here += 1
         _log.info("trial %d started with %s", trial.number, trial.params)
+        notify(self.observers, "trial_started", self.study, trial.number)
         return {"params": dict(trial.params), "trial_number": trial.number}
 
     def finish(self, ray_trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
@@ -174,6 +162,7 @@ class StudyBridge:
         if live.attempts:
             trial.set_user_attr("retries", live.attempts - (1 if error else 0))
         self.outcomes[ray_trial_id] = self._conclude(live, result, error)
+        notify(self.observers, "trial_finished", self.study, trial.number)
 
     def conclude_unfinished(self) -> int:
         """Tell every trial still running when Ray stopped (timeout, interrupt, given up); return how many.
@@ -264,11 +253,15 @@ class StudyBridge:
         if not live.linked:
             self._link(live, result)
         trial.set_user_attr("reports", [{"step": s, **live.reports[s]} for s in sorted(live.reports)])
-        if self.spec.multi_objective:
-            return False
-        value = metrics.get(self.spec.objective[0].metric)
-        if value is None:
-            return False
+        value = None if self.spec.multi_objective else metrics.get(self.spec.objective[0].metric)
+        if value is not None:
+            self._report_value(live, step, value)
+        notify(self.observers, "trial_reported", self.study, trial.number, step)
+        return live.pruned
+
+    def _report_value(self, live: _Live, step: int, value: float) -> None:
+        """Store the objective's intermediate value at ``step`` and ask the pruner."""
+        trial = live.trial
         cached = trial._cached_frozen_trial.intermediate_values
         if step in cached:
             # A retried trial re-reports a step: overwrite it (Trial.report would ignore it).
@@ -279,8 +272,6 @@ class StudyBridge:
         if self.pruning and trial.should_prune():
             live.pruned = True
             _log.info("trial %d pruned at step %d (%s=%.4f)", trial.number, step, self.spec.objective[0].metric, value)
-            return True
-        return False
 
     def _link(self, live: _Live, result: dict[str, Any]) -> None:
         for key in (
@@ -301,14 +292,19 @@ class StudyBridge:
             live.trial.set_user_attr("ray_trial_path", live.ray_trial.path)
         live.linked = True
 
-    def note_error(self, ray_trial: Trial) -> None:
-        """Remember why a trial's last attempt failed (called for retries and final failures)."""
+    def note_error(self, ray_trial_id: str, failure: tuple[str, str]) -> None:
+        """Remember why a trial's last attempt failed (called for retries and final failures).
+
+        Args:
+            ray_trial_id: The Ray trial.
+            failure: ``(reason, one-line message)``, from :func:`studies._tune_adapters.describe_failure`.
+        """
         with self._guard:
-            live = self._live.get(ray_trial.trial_id)
+            live = self._live.get(ray_trial_id)
         if live is None:
             return
         live.attempts += 1
-        live.error = describe_failure(ray_trial)
+        live.error = failure
 
 
 REPORTED_METRICS = (*OBJECTIVE_METRICS, "epoch")
@@ -316,96 +312,3 @@ REPORTED_METRICS = (*OBJECTIVE_METRICS, "epoch")
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def describe_failure(ray_trial: Trial) -> tuple[str, str]:
-    """``(reason, one-line message)`` for a failed Ray trial."""
-    from ray import cloudpickle
-    from ray.exceptions import RayActorError, RayTaskError
-
-    exc = None
-    try:
-        # At on_trial_error time the pickle is in the trial's local folder; it
-        # reaches Ray's storage path only at the next sync.
-        local = ray_trial.pickled_error_file
-        if local and os.path.exists(local):
-            with open(local, "rb") as f:
-                exc = cloudpickle.load(f)
-        else:
-            exc = ray_trial.get_pickled_error()
-    except Exception:  # an unreadable error file must not take the study down
-        exc = None
-    if isinstance(exc, RayTaskError):
-        return failure_of(exc.cause if getattr(exc, "cause", None) is not None else exc)
-    if isinstance(exc, RayActorError):
-        return "worker_died", "the trial's worker process died (killed or out of memory)"
-    text = (ray_trial.get_error() or "").strip().splitlines()
-    return "error", (text[-1] if text else "unknown error")[:500]
-
-
-class _Detachable:
-    """Ray pickles searchers, schedulers and callbacks for its own experiment
-    restore. Studies resume from the store instead, so the live bridge (study,
-    locks, connections) is left out of the pickle."""
-
-    _bridge: StudyBridge | None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_bridge": None}
-
-
-class OptunaSearcher(_Detachable, Searcher):
-    """A Ray ``Searcher`` whose every decision is the :class:`StudyBridge`'s."""
-
-    def __init__(self, bridge: StudyBridge) -> None:
-        super().__init__(metric=None, mode=None)
-        self._bridge = bridge
-
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-        # The study, not Ray, knows the objective; there is nothing to set.
-        return True
-
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        assert self._bridge is not None
-        return self._bridge.ask(trial_id)
-
-    def save(self, checkpoint_path: str) -> None:
-        """Nothing to save: the study store is the searcher's state."""
-
-    def restore(self, checkpoint_path: str) -> None:
-        """Nothing to restore: ``studies resume`` rebuilds from the store."""
-
-    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        self._bridge.finish(trial_id, result, error)
-
-
-class OptunaPrunerScheduler(_Detachable, FIFOScheduler):
-    """A Ray scheduler that stops a trial when the study's Optuna pruner says prune."""
-
-    def __init__(self, bridge: StudyBridge) -> None:
-        super().__init__()
-        self._bridge = bridge
-
-    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
-        self._bridge.attach(trial)
-
-    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
-        self._bridge.attach(trial)
-        return TrialScheduler.STOP if self._bridge.report(trial.trial_id, result) else TrialScheduler.CONTINUE
-
-    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
-        self._bridge.note_error(trial)
-
-
-class StopSwitch(_Detachable, Stopper):
-    """Tells Ray to stop every trial: after Ctrl-C, or when too many trials in a row failed."""
-
-    def __init__(self, bridge: StudyBridge) -> None:
-        self._bridge = bridge
-        self.interrupted = False
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return False
-
-    def stop_all(self) -> bool:
-        return self.interrupted or (self._bridge is not None and self._bridge.given_up)

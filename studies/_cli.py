@@ -33,89 +33,21 @@ class _Parser(argparse.ArgumentParser):
         return parsed
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number: give one from 1 to 65535") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number: give one from 1 to 65535")
-    return port
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--storage",
-        metavar="URL",
-        help="study store URL (beats STUDIES_STORAGE and the spec); default sqlite:///studies.db",
-    )
+# Each module adds its subcommands with ``register(sub)`` and names a ``handler`` for each.
+COMMAND_MODULES = ("studies._cmd_run", "studies._cmd_store")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
     parser = _Parser(
         prog="studies",
         description="Hyperparameter-optimization studies for fine-tuning transformer text classifiers.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    launch = sub.add_parser("launch", help="run a study from a spec file or preset until its budget is met")
-    launch.add_argument(
-        "spec", metavar="SPEC_OR_PRESET", help="a YAML spec, or a preset name (quickstart, imdb-bert, ...)"
-    )
-    launch.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override a spec field, e.g. --set budget.n_trials=10",
-    )
-    launch.add_argument("--new-name", metavar="NAME", help="run the spec as a new study with this name")
-    launch.add_argument("--join", action="store_true", help="work on the study beside a launcher already running it")
-    launch.add_argument(
-        "--ray-address", metavar="ADDR", help="Ray cluster to join (else RAY_ADDRESS, else a local Ray)"
-    )
-    launch.add_argument("--quiet", action="store_true", help="no progress display")
-    _common(launch)
-
-    resume = sub.add_parser("resume", help="continue a study from the store (after a stop or a crash)")
-    resume.add_argument("study")
-    resume.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        metavar="KEY=VALUE",
-        help="change a harmless field (budget, resources, wandb, ...)",
-    )
-    resume.add_argument("--join", action="store_true", help="work on the study beside a launcher already running it")
-    resume.add_argument("--ray-address", metavar="ADDR")
-    resume.add_argument("--quiet", action="store_true")
-    _common(resume)
-
-    status = sub.add_parser("status", help="a study's trials and best trial")
-    status.add_argument("study")
-    _common(status)
-
-    listing = sub.add_parser("list", help="the studies in the store")
-    _common(listing)
-
-    promote = sub.add_parser("promote", help="(re)promote a study's best trial to its model directory")
-    promote.add_argument("study")
-    _common(promote)
-
-    delete = sub.add_parser("delete", help="delete a study and its trials from the store")
-    delete.add_argument("study")
-    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    _common(delete)
-
-    dashboard = sub.add_parser("dashboard", help="open optuna-dashboard on the store")
-    dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    dashboard.add_argument("--port", type=_port, default=8080)
-    _common(dashboard)
-
-    validate = sub.add_parser("validate", help="check a spec (and --set overrides) without running it")
-    validate.add_argument("spec", metavar="SPEC_OR_PRESET")
-    validate.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -152,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        # The commands attach what to do next (resume, or nothing was kept); see _commands.Interrupted.
+        # The commands attach what to do next (resume, or nothing was kept); see _cmd_run.Interrupted.
         hint = getattr(e, "hint", "")
         print(f"interrupted: {hint}" if hint else "interrupted", file=sys.stderr)
         return 130
@@ -190,23 +122,11 @@ def _stdout_closed() -> bool:
 
 
 def _dispatch(args: argparse.Namespace) -> int | None:
-    from studies import _commands as c
-
     if not args.debug and args.command != "validate":
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-    handlers: dict[str, Any] = {
-        "launch": c.cmd_launch,
-        "resume": c.cmd_resume,
-        "status": c.cmd_status,
-        "list": c.cmd_list,
-        "promote": c.cmd_promote,
-        "delete": c.cmd_delete,
-        "dashboard": c.cmd_dashboard,
-        "validate": c.cmd_validate,
-    }
-    return handlers[args.command](args)
+    return args.handler(args)
 
 
 if __name__ == "__main__":

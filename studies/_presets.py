@@ -11,7 +11,8 @@ from pydantic import BaseModel, ValidationError
 
 from search_spaces import SearchSpace
 from studies._errors import SpecError
-from studies._spec import StudySpec, apply_overrides, parse_overrides, read_yaml
+from studies._spec import StudySpec, apply_overrides, parse_overrides
+from studies._yaml import read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -49,7 +50,7 @@ def load_spec(spec_or_preset: str, overrides: list[str] | None = None) -> StudyS
         SpecError: One line naming the field, what was wrong, and the fix.
     """
     path = resolve_spec_path(spec_or_preset)
-    raw = read_yaml(path)
+    raw = read_yaml(path, study_preset_names())
     return validate_spec(raw, overrides, source=str(path) if path.parent != PRESET_DIR else f"preset {path.stem}")
 
 

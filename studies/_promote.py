@@ -54,7 +54,9 @@ def current_promotion(study: optuna.Study, spec: StudySpec) -> Path | None:
     return target if (target / "promotion.json").is_file() else None
 
 
-def promote(study: optuna.Study, spec: StudySpec, prepared: Prepared, *, stream: TextIO | None = sys.stderr) -> Path:
+def promote_best(
+    study: optuna.Study, spec: StudySpec, prepared: Prepared, *, stream: TextIO | None = sys.stderr
+) -> Path:
     """Evaluate the best trial's model on the test split and promote it.
 
     Returns:
@@ -108,19 +110,33 @@ def promote(study: optuna.Study, spec: StudySpec, prepared: Prepared, *, stream:
     return target
 
 
-def promote_stored(study_name: str, storage_url: str | None, *, stream: TextIO | None = sys.stderr) -> Path:
-    """``studies promote``: re-run promotion from the store alone."""
-    from storage import open_storage, resolve_url
-    from studies._launcher import prepare_task
-    from studies._store import load_study, stored_spec
+def promote(study_name: str, storage_url: str | None = None, *, stream: TextIO | None = sys.stderr) -> Path:
+    """Evaluate a study's best trial on the test split and promote its model, from the store alone.
 
-    study = load_study(open_storage(resolve_url(storage_url)), study_name)
+    This is ``studies promote NAME``; a launch promotes by itself when its budget is met.
+
+    Args:
+        study_name: The study.
+        storage_url: The store (else ``STUDIES_STORAGE``, else ``sqlite:///studies.db``).
+        stream: Where the one-line summary goes (``None``: nowhere).
+
+    Returns:
+        The model directory.
+
+    Raises:
+        NotFoundError: If there is no such study, no COMPLETE trial, or its model is gone.
+    """
+    from storage import open_storage, resolve_url
+    from studies._store import load_study, stored_spec
+    from studies._task import prepare_task
+
+    study = load_study(open_storage(resolve_url(storage_url), create=False), study_name)
     spec = stored_spec(study)
-    return promote(study, spec, prepare_task(spec), stream=stream)
+    return promote_best(study, spec, prepare_task(spec), stream=stream)
 
 
 def _reported_at_best(trial: optuna.trial.FrozenTrial, spec: StudySpec) -> dict[str, Any]:
-    from studies._bridge import trial_value
+    from studies._task import trial_value
 
     reports = {int(r["step"]): {k: v for k, v in r.items() if k != "step"} for r in trial.user_attrs.get("reports", [])}
     values = trial_value(spec, reports)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import redact
+from studies._context import WandbContext
 
 
 def resolve_mode(mode: str) -> str:
@@ -40,15 +41,15 @@ def resolve_mode(mode: str) -> str:
     return "offline"
 
 
-def wandb_context(spec_wandb: dict[str, Any], study_uid: str) -> dict[str, Any]:
-    """The JSON-safe wandb settings shipped to workers (never the API key)."""
-    return {
-        "project": spec_wandb["project"],
-        "entity": spec_wandb.get("entity"),
-        "mode": resolve_mode(spec_wandb["mode"]),
-        "dir": str(Path(spec_wandb["dir"]).resolve()),
-        "study_uid": study_uid,
-    }
+def wandb_context(spec_wandb: dict[str, Any], study_uid: str) -> WandbContext:
+    """The wandb settings shipped to workers (never the API key)."""
+    return WandbContext(
+        project=spec_wandb["project"],
+        entity=spec_wandb.get("entity"),
+        mode=resolve_mode(spec_wandb["mode"]),
+        dir=str(Path(spec_wandb["dir"]).resolve()),
+        study_uid=study_uid,
+    )
 
 
 def _run_id(study_uid: str, name: str) -> str:
@@ -77,32 +78,32 @@ class TrialRun:
         self._run = run
 
     @classmethod
-    def start(cls, cfg: dict[str, Any], *, study: str, number: int, params: dict[str, Any]) -> TrialRun:
+    def start(cls, cfg: WandbContext, *, study: str, number: int, params: dict[str, Any]) -> TrialRun:
         return cls._init(cfg, name=f"trial-{number}", group=study, job_type="trial", config={**params, "trial": number})
 
     @classmethod
-    def promotion(cls, cfg: dict[str, Any], *, study: str, config: dict[str, Any]) -> TrialRun:
+    def promotion(cls, cfg: WandbContext, *, study: str, config: dict[str, Any]) -> TrialRun:
         return cls._init(cfg, name="promotion", group=study, job_type="promotion", config=config)
 
     @classmethod
-    def _init(cls, cfg: dict[str, Any], *, name: str, group: str, job_type: str, config: dict[str, Any]) -> TrialRun:
-        if cfg["mode"] == "disabled":
+    def _init(cls, cfg: WandbContext, *, name: str, group: str, job_type: str, config: dict[str, Any]) -> TrialRun:
+        if cfg.mode == "disabled":
             return cls(None)
         os.environ.setdefault("WANDB_SILENT", "true")
         os.environ.setdefault("WANDB_CONSOLE", "off")
         import wandb
 
-        Path(cfg["dir"]).mkdir(parents=True, exist_ok=True)
+        Path(cfg.dir).mkdir(parents=True, exist_ok=True)
         with _redacted_argv():
             run = wandb.init(
-                project=cfg["project"],
-                entity=cfg.get("entity"),
-                mode=cfg["mode"],
-                dir=cfg["dir"],
+                project=cfg.project,
+                entity=cfg.entity,
+                mode=cfg.mode,
+                dir=cfg.dir,
                 group=group,
                 name=name,
                 job_type=job_type,
-                id=_run_id(cfg["study_uid"], name),
+                id=_run_id(cfg.study_uid, name),
                 resume="allow",
                 config=config,
                 reinit="finish_previous",

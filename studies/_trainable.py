@@ -14,7 +14,10 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from studies._context import TrialContext
 
 _log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ FAILURE_REASON = "failure_reason"
 FAILURE_MESSAGE = "failure_message"
 
 
-def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
+def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     """Fine-tune one trial. ``config`` comes from the searcher, ``context`` is the study's.
 
     A failure is reported as the trial's last result (``failure_reason``,
@@ -83,7 +86,7 @@ def failure_of(error: BaseException) -> tuple[str, str]:
     return "error", f"{type(error).__name__}: {first}"[:500]
 
 
-def _run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
+def _run_trial(config: dict[str, Any], context: TrialContext) -> None:
     import ray
     from ray import tune
 
@@ -92,10 +95,10 @@ def _run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
     from trainers._runtime import release_memory
 
     entered = time.time()
-    _quiet_worker(context.get("cpus", 1))
+    _quiet_worker(context.cpus)
     number = int(config["trial_number"])
     params = dict(config["params"])
-    trial_dir = Path(context["trial_root"]) / f"trial-{number:04d}"
+    trial_dir = Path(context.trial_root) / f"trial-{number:04d}"
     trial_dir.mkdir(parents=True, exist_ok=True)
 
     resume_from = None
@@ -116,9 +119,9 @@ def _run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
         "trial_dir": str(trial_dir),
         "best_model_dir": str(trial_dir / "best_model"),
     }
-    run = TrialRun.start(context["wandb"], study=context["study_name"], number=number, params=params)
+    run = TrialRun.start(context.wandb, study=context.study_name, number=number, params=params)
     node.update(run.link())
-    objective = context["objective"]
+    objective = context.objective
 
     def report(r: Any) -> None:
         metrics = {k: float(v) for k, v in r.metrics.items()}
@@ -133,14 +136,14 @@ def _run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
     node["setup_seconds"] = round(started - entered, 3)
     try:
         result = finetune(
-            Prepared.from_dict(context["prepared"]),
-            TrainerSpec.model_validate(context["trainer"]),
+            Prepared.from_dict(context.prepared or {}),
+            TrainerSpec.model_validate(context.trainer),
             params,
             trial_dir,
             report=report,
-            objective=objective["metric"],
-            greater_is_better=objective["direction"] == "maximize",
-            select=context["select"],
+            objective=objective.metric,
+            greater_is_better=objective.direction == "maximize",
+            select=context.select,
             resume_from=resume_from,
         )
     except DivergedError as e:

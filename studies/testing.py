@@ -5,12 +5,14 @@ They stand in for fine-tuning only where the test is about the record-keeping
 objectives. Each reads its behaviour from the trial's ``seed`` parameter and
 the launch ``context``, so a test can craft learning curves exactly:
 
-* ``context["curves"][str(seed)]``: the accuracy reported at each step;
-* ``context["fail"][str(seed)]``: a step at which the trial raises;
-* ``context["step_seconds"]``: a sleep per step (to keep trials running);
-* ``context["kill"][str(seed)]``: a step at which the worker process kills
-  itself with SIGKILL, once (a marker file in ``context["marker_dir"]``
+* ``extra["curves"][str(seed)]``: the accuracy reported at each step;
+* ``extra["fail"][str(seed)]``: a step at which the trial raises;
+* ``extra["step_seconds"]``: a sleep per step (to keep trials running);
+* ``extra["kill"][str(seed)]``: a step at which the worker process kills
+  itself with SIGKILL, once (a marker file in ``extra["marker_dir"]``
   remembers it), as an out-of-memory kill would.
+
+``extra`` is the launch's ``context=`` argument, delivered as ``TrialContext.extra``.
 """
 
 from __future__ import annotations
@@ -21,18 +23,23 @@ import signal
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from studies._context import TrialContext
 
 
-def curve_trainable(config: dict[str, Any], context: dict[str, Any]) -> None:
+def curve_trainable(config: dict[str, Any], context: TrialContext) -> None:
     """Report a crafted learning curve, one step at a time, with a checkpoint per step."""
     from ray import tune
 
+    extra = context.extra
+
     seed = str(int(config["params"].get("seed", 0)))
-    curve = context.get("curves", {}).get(seed) or _default_curve(config["params"], context.get("steps", 3))
-    fail_at = context.get("fail", {}).get(seed)
-    pause = float(context.get("step_seconds", 0.0))
-    log = context.get("event_log")
+    curve = extra.get("curves", {}).get(seed) or _default_curve(config["params"], extra.get("steps", 3))
+    fail_at = extra.get("fail", {}).get(seed)
+    pause = float(extra.get("step_seconds", 0.0))
+    log = extra.get("event_log")
 
     start = 1
     checkpoint = tune.get_checkpoint()
@@ -44,9 +51,9 @@ def curve_trainable(config: dict[str, Any], context: dict[str, Any]) -> None:
     for step in range(start, len(curve) + 1):
         if pause:
             time.sleep(pause)
-        kill_at = context.get("kill", {}).get(seed)
+        kill_at = extra.get("kill", {}).get(seed)
         if kill_at is not None and step == int(kill_at):
-            marker = Path(context["marker_dir"]) / f"killed-{config['trial_number']}"
+            marker = Path(extra["marker_dir"]) / f"killed-{config['trial_number']}"
             if not marker.exists():
                 marker.write_text(str(step))
                 os.kill(os.getpid(), signal.SIGKILL)

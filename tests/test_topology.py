@@ -22,7 +22,7 @@ CLUSTER_AND_LAUNCH = """
 import json, sys
 from ray.cluster_utils import Cluster
 from studies import validate_spec
-from studies._launcher import launch
+from studies import launch
 from studies.testing import curve_trainable
 
 url, raw = sys.argv[1], json.loads(sys.argv[2])

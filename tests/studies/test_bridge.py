@@ -10,8 +10,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies._bridge import trial_value
-from studies._launcher import launch
+from studies import launch
+from studies._task import trial_value
 from studies.testing import curve_trainable
 
 pytestmark = pytest.mark.slow

@@ -320,7 +320,7 @@ def test_ctrl_c_does_not_offer_to_resume_a_study_that_was_not_kept(interrupted_l
     ],
 )
 def test_launch_summary_reads_naturally(started, finished, line, capsys):
-    from studies._commands import _summarize
+    from studies._cmd_run import _summarize
 
     outcome = SimpleNamespace(study_name="q", started=started, finished=finished, best_value=None, promoted=None)
     assert _summarize(outcome) == 0

@@ -9,8 +9,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from studies import StudyError
-from studies._launcher import check_ray_address, check_writable_dirs, launch
+from studies import StudyError, launch
+from studies._preflight import check_ray_address, check_writable_dirs
 from studies.testing import curve_trainable
 
 
@@ -62,7 +62,7 @@ def test_a_launch_interrupted_before_any_trial_leaves_no_study_even_with_queued_
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("studies._launcher._run_tune", interrupted)
+    monkeypatch.setattr("studies._driver.run_tune", interrupted)
     with pytest.raises(KeyboardInterrupt):
         launch(spec, storage_url=url, trainable=curve_trainable, stream=None)
     assert optuna.get_all_study_names(url) == []

@@ -15,8 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from storage import open_storage
-from studies import ConflictError, StudyError
-from studies._launcher import launch
+from studies import ConflictError, StudyError, launch
 from studies._resume import resume
 from studies.testing import curve_trainable
 
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.slow
 DRIVER = """
 import json, sys
 from studies import validate_spec
-from studies._launcher import launch
+from studies import launch
 from studies.testing import curve_trainable
 raw, ctx, url = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 launch(validate_spec(raw), storage_url=url, trainable=curve_trainable, context=ctx, stream=None)

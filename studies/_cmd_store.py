@@ -1,100 +1,38 @@
-"""What each ``studies`` subcommand does; ``_cli`` only parses arguments."""
+"""The commands that read and edit the store: ``status``, ``list``, ``delete`` and ``dashboard``."""
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
 from storage import LeaseBook, open_storage, redact, resolve_url
+from studies._cli_common import port_number, short, storage_option, table
 from studies._errors import StudyError
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from studies._presets import load_spec
-    from studies._registry import check_names
+def register(sub: Any) -> None:
+    """Add ``status``, ``list``, ``delete`` and ``dashboard`` to the ``studies`` command."""
+    status = sub.add_parser("status", help="a study's trials and best trial")
+    status.add_argument("study")
+    storage_option(status)
+    status.set_defaults(handler=cmd_status)
 
-    spec = load_spec(args.spec, args.overrides)
-    check_names(spec)
-    print(f"{spec.name}: valid ({len(spec.search_space.params)} parameters, {spec.budget.n_trials} trials)")
-    return 0
+    listing = sub.add_parser("list", help="the studies in the store")
+    storage_option(listing)
+    listing.set_defaults(handler=cmd_list)
 
+    delete = sub.add_parser("delete", help="delete a study and its trials from the store")
+    delete.add_argument("study")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    storage_option(delete)
+    delete.set_defaults(handler=cmd_delete)
 
-def cmd_launch(args: argparse.Namespace) -> int:
-    from studies._launcher import launch
-    from studies._presets import load_spec
-    from studies._store import rename_spec
-
-    spec = rename_spec(load_spec(args.spec, args.overrides), args.new_name)
-    try:
-        outcome = launch(
-            spec,
-            storage_url=args.storage,
-            ray_address=args.ray_address,
-            join=args.join,
-            stream=None if args.quiet else sys.stderr,
-        )
-    except KeyboardInterrupt:
-        raise _interrupted(spec.name, resolve_url(args.storage, spec.storage)) from None
-    return _summarize(outcome)
-
-
-def cmd_resume(args: argparse.Namespace) -> int:
-    from studies._resume import resume
-
-    try:
-        outcome = resume(
-            args.study,
-            storage_url=args.storage,
-            overrides=args.overrides,
-            ray_address=args.ray_address,
-            join=args.join,
-            stream=None if args.quiet else sys.stderr,
-        )
-    except KeyboardInterrupt:
-        raise _interrupted(args.study, resolve_url(args.storage)) from None
-    return _summarize(outcome)
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a launch; ``hint`` says what is left of the study and how to go on."""
-
-    def __init__(self, hint: str) -> None:
-        super().__init__(hint)
-        self.hint = hint
-
-
-def _interrupted(study_name: str, url: str) -> Interrupted:
-    """What to tell the user after Ctrl-C: resume the study if the store kept it, else that nothing was kept.
-
-    A launch deletes a study it created when no trial had started yet, so the
-    store is asked rather than assumed.
-    """
-    from studies._store import find_study
-
-    try:
-        kept = find_study(open_storage(url, create=False), study_name) is not None
-    except (Exception, KeyboardInterrupt):
-        return Interrupted("")
-    if not kept:
-        return Interrupted(f"no trial of study {study_name} had started, so nothing was kept in {redact(url)}")
-    # `studies resume` reads --storage and STUDIES_STORAGE only (not the spec): name the store when needed.
-    where = "" if url == resolve_url(None) else f" --storage {redact(url)}"
-    return Interrupted(f"continue with `studies resume {study_name}{where}`")
-
-
-def _summarize(outcome: Any) -> int:
-    started = f"{outcome.started} trial{'' if outcome.started == 1 else 's'}"
-    done = ", ".join(f"{n} {k.lower()}" for k, n in outcome.finished.items() if n)
-    if outcome.started and not done:
-        done = "none finished"
-    print(f"study {outcome.study_name}: this launch started {started}" + (f" ({done})" if done else ""))
-    if outcome.best_value:
-        print(f"best value: {outcome.best_value[0]:.4f}")
-    if outcome.promoted:
-        print(f"promoted model: {outcome.promoted}")
-    return 0
+    dashboard = sub.add_parser("dashboard", help="open optuna-dashboard on the store")
+    dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    dashboard.add_argument("--port", type=port_number, default=8080)
+    storage_option(dashboard)
+    dashboard.set_defaults(handler=cmd_dashboard)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -116,7 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         if s.best_trial is not None and s.best_trial.values:
             best = ", ".join(f"{v:.4f}" for v in s.best_trial.values)
         rows.append((s.study_name, str(len(trials)), *(str(count[k]) for k in count), best))
-    _table(rows)
+    table(rows)
     return 0
 
 
@@ -145,12 +83,12 @@ def cmd_status(args: argparse.Namespace) -> int:
                 t.state.name,
                 value,
                 str(len(t.intermediate_values)),
-                *(_short(t.params.get(p)) for p in params),
+                *(short(t.params.get(p)) for p in params),
                 note,
             )
         )
     print(f"study {study.study_name} in {redact(url)}: {len(trials)} trials")
-    _table(rows)
+    table(rows)
     best = best_summary(study)
     if best:
         print(best)
@@ -158,21 +96,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     if promoted:
         print(f"promoted: trial {promoted['trial']} at {promoted['dir']}")
     book = LeaseBook(url)
-    from studies._launcher import STALE_AFTER_SECONDS
+    from studies._claim import STALE_AFTER_SECONDS
 
     live = book.live_leases(args.study, STALE_AFTER_SECONDS)
     book.close()
     if live:
         print(f"running: {len(live)} launcher(s) ({', '.join(f'{x.host}:{x.pid}' for x in live)})")
-    return 0
-
-
-def cmd_promote(args: argparse.Namespace) -> int:
-    from studies._promote import promote_stored
-
-    open_storage(resolve_url(args.storage), create=False)  # a mistyped store is an error, not a new empty one
-    path = promote_stored(args.study, args.storage)
-    print(f"promoted model: {path}")
     return 0
 
 
@@ -253,17 +182,3 @@ def _cannot_serve(host: str, port: int, error: OSError) -> str:
     if error.errno == errno.EACCES:
         return f"cannot serve on {host}:{port}: ports below 1024 need administrator rights: pick another --port"
     return f"cannot serve on {host}:{port}: {error.strerror or error}: check --host and --port"
-
-
-def _short(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3g}" if math.isfinite(value) else str(value)
-    return str(value)
-
-
-def _table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

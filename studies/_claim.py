@@ -1,0 +1,110 @@
+"""A launch's hold on its study: the study lock, the launcher lease, the heartbeat, their connections.
+
+One context manager owns all of them, so every way out of a launch (success,
+a user error while the study is being opened, Ctrl-C, a crash in Ray) stops
+the heartbeat, ends the lease and closes the connection pools::
+
+    with StudyClaim(url, spec.name) as claim:
+        with claim.lock:                      # "check, then act" across launchers
+            study, created = open_or_create(storage, spec)
+            claim.refuse_if_held(join)         # another live launcher, without --join
+            claim.acquire()                    # this launch's lease row
+        claim.start_heartbeat()
+        ...                                    # run the trials
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from types import TracebackType
+
+from storage import Heartbeat, Lease, LeaseBook, StudyLock
+from studies._errors import ConflictError
+
+_log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = float(os.environ.get("STUDIES_HEARTBEAT_SECONDS", "10"))
+STALE_AFTER_SECONDS = float(os.environ.get("STUDIES_STALE_AFTER_SECONDS", str(6 * HEARTBEAT_SECONDS)))
+
+
+class StudyClaim:
+    """This launch's lock, lease and heartbeat on one study in one store.
+
+    Args:
+        url: The store's URL.
+        study_name: The study.
+        heartbeat_seconds: How often the lease is renewed.
+        stale_after: How old a heartbeat may be before its launcher counts as dead.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        study_name: str,
+        *,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        stale_after: float = STALE_AFTER_SECONDS,
+    ) -> None:
+        self.study_name = study_name
+        self.heartbeat_seconds = heartbeat_seconds
+        self.stale_after = stale_after
+        self.book = LeaseBook(url)
+        try:
+            self.lock = StudyLock(url, study_name)
+        except BaseException:
+            self.book.close()
+            raise
+        self.launcher_id: str | None = None
+        self._heartbeat: Heartbeat | None = None
+
+    def __enter__(self) -> StudyClaim:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def live_leases(self) -> list[Lease]:
+        """The leases of launchers that may still be running this study (this one included)."""
+        return self.book.live_leases(self.study_name, self.stale_after)
+
+    def refuse_if_held(self, join: bool) -> None:
+        """Refuse to run beside a live launcher unless ``join`` (``--join``) is set.
+
+        Raises:
+            ConflictError: Naming the other launcher's host and pid.
+        """
+        live = [lease for lease in self.live_leases() if lease.launcher_id != self.launcher_id]
+        if live and not join:
+            holder = live[0]
+            raise ConflictError(
+                f"study {self.study_name!r} is being run by another launcher (host {holder.host}, pid {holder.pid}): "
+                "add --join to work on it together, or stop that launcher first"
+            )
+
+    def acquire(self) -> str:
+        """Write this launch's lease row; return its id (stored on every trial it starts)."""
+        self.launcher_id = self.book.acquire(self.study_name)
+        return self.launcher_id
+
+    def start_heartbeat(self) -> None:
+        """Renew the lease every ``heartbeat_seconds`` until the claim is closed."""
+        if self.launcher_id is None:
+            raise RuntimeError("acquire() the lease before starting its heartbeat")
+        self._heartbeat = Heartbeat(self.book, self.launcher_id, self.heartbeat_seconds).start()
+
+    def close(self) -> None:
+        """Stop the heartbeat, end the lease and close every connection; safe to call twice."""
+        heartbeat, self._heartbeat = self._heartbeat, None
+        launcher_id, self.launcher_id = self.launcher_id, None
+        try:
+            if heartbeat is not None:
+                heartbeat.stop()
+            if launcher_id is not None:
+                try:
+                    self.book.release(launcher_id)
+                except Exception as e:  # the lease goes stale on its own; the launch's own error matters more
+                    _log.warning("could not end lease %s: %s (it will be judged stale)", launcher_id[:8], e)
+        finally:
+            self.book.close()
+            self.lock.close()

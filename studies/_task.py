@@ -1,0 +1,48 @@
+"""What the launcher, the bridge and the promotion all need: the prepared task and a trial's value."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from studies._spec import StudySpec
+    from trainers import Prepared
+
+
+def prepare_task(spec: StudySpec) -> Prepared:
+    """Prepare the study's data and base model once (cached under ``work_dir/cache``)."""
+    from trainers import prepare
+
+    return prepare(spec.task, spec.model, Path(spec.work_dir).resolve() / "cache")
+
+
+def trial_value(spec: StudySpec, reports: dict[int, dict[str, float]]) -> list[float] | None:
+    """The objective values of a trial from its reports, per ``spec.select``.
+
+    ``select: last`` takes the last report; ``select: best`` the report that is
+    best on the first objective (all objectives are read from that one report,
+    so a multi-objective value is always a point the model actually reached).
+
+    Args:
+        spec: The study's spec (its objectives and ``select``).
+        reports: The trial's reported metrics by step.
+
+    Returns:
+        One value per objective, or ``None`` when no report has them all finite.
+    """
+    steps = [s for s in sorted(reports) if all(_finite(reports[s].get(o.metric)) for o in spec.objective)]
+    if not steps:
+        return None
+    if spec.select == "last":
+        chosen = steps[-1]
+    else:
+        first = spec.objective[0]
+        pick = max if first.direction == "maximize" else min
+        chosen = pick(steps, key=lambda s: reports[s][first.metric])
+    return [float(reports[chosen][o.metric]) for o in spec.objective]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,116 @@
+"""The Ray Tune side of the bridge: a searcher, a scheduler and a stopper that defer to one StudyBridge.
+
+Ray decides stops in its scheduler, before the searcher sees a result, so only a
+scheduler can let Optuna's pruner stop a trial; the searcher asks the study for
+parameters within its budget; the stopper ends every trial after Ctrl-C or
+too many failures in a row. None of them calls Optuna itself.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
+
+from studies._trainable import failure_of
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
+
+    from studies._bridge import StudyBridge
+
+
+def describe_failure(ray_trial: Trial) -> tuple[str, str]:
+    """``(reason, one-line message)`` for a failed Ray trial."""
+    from ray import cloudpickle
+    from ray.exceptions import RayActorError, RayTaskError
+
+    exc = None
+    try:
+        # At on_trial_error time the pickle is in the trial's local folder; it
+        # reaches Ray's storage path only at the next sync.
+        local = ray_trial.pickled_error_file
+        if local and os.path.exists(local):
+            with open(local, "rb") as f:
+                exc = cloudpickle.load(f)
+        else:
+            exc = ray_trial.get_pickled_error()
+    except Exception:  # an unreadable error file must not take the study down
+        exc = None
+    if isinstance(exc, RayTaskError):
+        return failure_of(exc.cause if getattr(exc, "cause", None) is not None else exc)
+    if isinstance(exc, RayActorError):
+        return "worker_died", "the trial's worker process died (killed or out of memory)"
+    text = (ray_trial.get_error() or "").strip().splitlines()
+    return "error", (text[-1] if text else "unknown error")[:500]
+
+
+class _Detachable:
+    """Ray pickles searchers, schedulers and callbacks for its own experiment
+    restore. Studies resume from the store instead, so the live bridge (study,
+    locks, connections) is left out of the pickle."""
+
+    _bridge: StudyBridge | None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_bridge": None}
+
+
+class OptunaSearcher(_Detachable, Searcher):
+    """A Ray ``Searcher`` whose every decision is the :class:`StudyBridge`'s."""
+
+    def __init__(self, bridge: StudyBridge) -> None:
+        super().__init__(metric=None, mode=None)
+        self._bridge = bridge
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        # The study, not Ray, knows the objective; there is nothing to set.
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        assert self._bridge is not None
+        return self._bridge.ask(trial_id)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: the study store is the searcher's state."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Nothing to restore: ``studies resume`` rebuilds from the store."""
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        self._bridge.finish(trial_id, result, error)
+
+
+class OptunaPrunerScheduler(_Detachable, FIFOScheduler):
+    """A Ray scheduler that stops a trial when the study's Optuna pruner says prune."""
+
+    def __init__(self, bridge: StudyBridge) -> None:
+        super().__init__()
+        self._bridge = bridge
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        self._bridge.attach(trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        self._bridge.attach(trial)
+        return TrialScheduler.STOP if self._bridge.report(trial.trial_id, result) else TrialScheduler.CONTINUE
+
+    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+        self._bridge.note_error(trial.trial_id, describe_failure(trial))
+
+
+class StopSwitch(_Detachable, Stopper):
+    """Tells Ray to stop every trial: after Ctrl-C, or when too many trials in a row failed."""
+
+    def __init__(self, bridge: StudyBridge) -> None:
+        self._bridge = bridge
+        self.interrupted = False
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.interrupted or (self._bridge is not None and self._bridge.given_up)
