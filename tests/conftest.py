@@ -14,11 +14,38 @@ POSTGRES_ENV = "STUDIES_TEST_POSTGRES"
 POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+def in_ci() -> bool:
+    """Whether this run is CI's (``CI=true``), where only tests that need a GPU may skip."""
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
 def _unavailable(reason: str) -> NoReturn:
     """Skip, except in CI, where a real-component test must run or fail."""
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail(f"{reason} (CI=true: PostgreSQL tests must not be skipped)", pytrace=False)
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: this test must not be skipped)", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under ``CI=true`` a skip is a failure, unless the test is marked ``gpu`` (CI has no GPU)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and in_ci() and not hasattr(report, "wasxfail") and item.get_closest_marker("gpu") is None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where only GPU tests may skip: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """A whole module skipped at import (``importorskip``) is a failure under ``CI=true`` too."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and in_ci():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where only GPU tests may skip: {reason}"
 
 
 def _with_installed_driver(url: str) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +57,32 @@ def spawn_worker() -> Iterator[Callable[..., subprocess.Popen[str]]]:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+class _Without(importlib.abc.MetaPathFinder):
+    """One of Python's module finders, blind to the named top-level modules (as if not installed)."""
+
+    def __init__(self, finder: Any, names: set[str]) -> None:
+        self.finder = finder
+        self.names = names
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname.split(".")[0] in self.names or not hasattr(self.finder, "find_spec"):
+            return None
+        return self.finder.find_spec(fullname, path, target)
+
+    def invalidate_caches(self) -> None:
+        if hasattr(self.finder, "invalidate_caches"):
+            self.finder.invalidate_caches()
+
+
+@pytest.fixture
+def without_modules(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Make the given driver modules unfindable and unimportable for this test, installed or not."""
+
+    def hide(*names: str) -> None:
+        for loaded in [m for m in sys.modules if m.split(".")[0] in names]:
+            monkeypatch.delitem(sys.modules, loaded)
+        monkeypatch.setattr(sys, "meta_path", [_Without(finder, set(names)) for finder in sys.meta_path])
+
+    return hide

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
 
 from storage import StorageError, open_storage
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_open_storage_gives_a_usable_optuna_store(store_url: str, study_name: str) -> None:
@@ -77,16 +82,42 @@ def test_sqlite_file_that_cannot_be_created_gets_sqlite_advice() -> None:
     _assert_sqlite_advice(str(info.value), url)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes to read-only folders")
+def _open_storage_error(url: str) -> str:
+    """The StorageError that opening ``url`` raises; as root, in a process without root's file powers.
+
+    Root passes every permission check (CAP_DAC_OVERRIDE), so for root the store is opened in a
+    child process that ``setpriv`` (util-linux) starts without that capability.
+    """
+    if os.geteuid() != 0:
+        with pytest.raises(StorageError) as info:
+            open_storage(url)
+        return str(info.value)
+    code = (
+        "import sys\nfrom storage import StorageError, open_storage\n"
+        "try:\n    open_storage(sys.argv[1])\nexcept StorageError as e:\n    print(e)\nelse:\n    print('opened')"
+    )
+    dropped = "-dac_override,-dac_read_search"
+    result = subprocess.run(
+        ["setpriv", f"--inh-caps={dropped}", f"--bounding-set={dropped}", "--", sys.executable, "-c", code, url],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_sqlite_file_in_a_read_only_folder_gets_sqlite_advice(tmp_path: Path) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o555)
     try:
         url = f"sqlite:///{folder / 'studies.db'}"
-        with pytest.raises(StorageError, match="is not writable") as info:
-            open_storage(url)
-        _assert_sqlite_advice(str(info.value), url)
+        message = _open_storage_error(url)
+        assert "is not writable" in message
+        _assert_sqlite_advice(message, url)
     finally:
         folder.chmod(0o755)
 
@@ -127,13 +158,10 @@ def test_unreachable_server_raises_storage_error_without_the_password(url: str) 
     assert "--storage sqlite:///" in message  # what to type instead
 
 
-def test_missing_driver_raises_storage_error_with_the_fix_and_no_password() -> None:
-    try:
-        import pymysql  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("pymysql is installed here: no missing driver to report")
+def test_missing_driver_raises_storage_error_with_the_fix_and_no_password(
+    without_modules: Callable[..., None],
+) -> None:
+    without_modules("pymysql")
     with pytest.raises(StorageError) as info:
         open_storage("mysql+pymysql://u:hunter2@127.0.0.1:1/db")
     assert "hunter2" not in str(info.value)

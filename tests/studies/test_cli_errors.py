@@ -86,11 +86,15 @@ def test_a_key_given_twice_in_a_set_value_is_refused():
 def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path):
     spec = tmp_path / "merge.yaml"
     spec.write_text(
-        "defaults: &budget {n_trials: 3, max_concurrent: 2}\n"
-        "name: merged\nsearch_space: tiny-fast\nbudget:\n  <<: *budget\n  n_trials: 4\n"
+        "name: merged\nsearch_space: tiny-fast\nenqueue:\n"
+        "  - &base {learning_rate: 0.001, warmup_ratio: 0.1, weight_decay: 0.0, per_device_train_batch_size: 16}\n"
+        "  - <<: *base\n"
+        "    learning_rate: 0.002\n"
     )
-    with pytest.raises(SpecError, match="unknown key 'defaults'"):  # the merge itself is accepted
-        load_spec(str(spec))
+    loaded = load_spec(str(spec))
+    base = {"learning_rate": 0.001, "warmup_ratio": 0.1, "weight_decay": 0.0, "per_device_train_batch_size": 16}
+    # The merged mapping keeps what it does not override and takes the override, without a duplicate-key error.
+    assert loaded.enqueue == [base, {**base, "learning_rate": 0.002}]
 
 
 # 3. Booleans are not numbers.

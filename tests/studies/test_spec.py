@@ -84,18 +84,52 @@ def test_unknown_sampler_option_lists_the_valid_options():
         build_sampler(spec)
 
 
+# Written out here, not read from the registry, so a name mapped to the wrong class fails.
+SAMPLER_CLASSES = {
+    "tpe": "TPESampler",
+    "random": "RandomSampler",
+    "grid": "GridSampler",
+    "cmaes": "CmaEsSampler",
+    "qmc": "QMCSampler",
+    "gp": "GPSampler",
+    "nsga2": "NSGAIISampler",
+    "nsga3": "NSGAIIISampler",
+}
+
+
+def _sampled(spec, seed):
+    """The params of the first trials a sampler built from ``spec`` (with ``seed``) proposes."""
+    import optuna
+
+    spec = spec.model_copy(update={"sampler": spec.sampler.model_copy(update={"seed": seed})})
+    sampler = build_sampler(spec)
+    directions = [o.direction for o in spec.objective]
+    study = optuna.create_study(sampler=sampler, directions=directions)
+    space = spec.search_space.distributions()
+    for _ in range(4):
+        trial = study.ask(space)
+        value = sum(float(v) for v in trial.params.values() if isinstance(v, (int, float)))
+        study.tell(trial, [value, -value] if len(directions) == 2 else value)
+    return sampler, [t.params for t in study.trials]
+
+
 @pytest.mark.parametrize("name", SAMPLER_NAMES)
-def test_every_sampler_builds(name):
+def test_every_sampler_builds_as_named_and_takes_the_seed(name):
     space = "bert-paper" if name == "grid" else "bert-continuous"
-    objective = (
-        [{"metric": "accuracy"}, {"metric": "eval_loss", "direction": "minimize"}] if name.startswith("nsga") else {}
-    )
     raw = {**MINIMAL, "search_space": space, "sampler": {"name": name, "seed": 1}}
-    if objective:
-        raw["objective"] = objective
+    if name.startswith("nsga"):
+        raw["objective"] = [{"metric": "accuracy"}, {"metric": "eval_loss", "direction": "minimize"}]
     spec = validate_spec(raw)
     check_names(spec)
-    assert build_sampler(spec) is not None
+    assert set(SAMPLER_CLASSES) == set(SAMPLER_NAMES)
+    sampler, first = _sampled(spec, seed=1)
+    assert type(sampler).__name__ == SAMPLER_CLASSES[name]
+    _, again = _sampled(spec, seed=1)
+    _, other = _sampled(spec, seed=2)
+    assert first == again, "the same seed must give the same trials"
+    assert first != other, "another seed must give other trials"
+    for params in first:
+        assert spec.search_space.contains(params), params
 
 
 def test_tpe_defaults_to_constant_liar_for_parallel_trials():

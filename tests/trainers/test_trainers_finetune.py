@@ -206,17 +206,46 @@ def test_a_finished_trial_leaves_no_model_behind(synthetic, tmp_path, built_mode
     assert len(built_models) == 2 and [ref() for ref in built_models] == [None, None]
 
 
-def test_a_trial_out_of_memory_leaves_no_model_behind_while_its_error_is_handled(synthetic, tmp_path, built_models):
+@pytest.fixture
+def out_of_memory_in_backward(monkeypatch, built_models):
+    """Every model a trial builds runs out of memory in the backward pass of its second training step.
+
+    A backward hook on the classifier raises ``torch.OutOfMemoryError`` inside autograd, where the
+    CUDA allocator raises it when a gradient does not fit; counts the backward passes started.
+    """
     import torch
 
-    def report(r):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    load = transformers.AutoModelForSequenceClassification.from_pretrained
+    backward_passes = []
 
+    def raise_in_second_backward(module, grad_input, grad_output):
+        backward_passes.append(1)
+        if len(backward_passes) == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def with_hook(*args, **kwargs):
+        model = load(*args, **kwargs)
+        model.classifier.register_full_backward_hook(raise_in_second_backward)
+        return model
+
+    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", with_hook)
+    return backward_passes
+
+
+def test_a_trial_out_of_memory_leaves_no_model_behind_while_its_error_is_handled(
+    synthetic, tmp_path, built_models, out_of_memory_in_backward
+):
+    import torch
+
+    reports = []
     settings = TrainerSpec(num_train_epochs=2, max_steps_per_epoch=2, per_device_train_batch_size=8)
+    error = None
     try:
-        finetune(synthetic, settings, {}, tmp_path, report=report)
-    except torch.cuda.OutOfMemoryError as e:
+        finetune(synthetic, settings, {}, tmp_path, report=reports.append)
+    except torch.OutOfMemoryError as e:
         error = e  # the trainable still holds the error while it records FAIL(oom)
+    assert error is not None, "the out-of-memory error raised in backward did not reach the caller"
+    assert len(out_of_memory_in_backward) == 2 and reports == []  # it stopped in step 2, before any report
     assert "out of memory" in str(error) and error.__traceback__ is not None
     assert len(built_models) == 1 and built_models[0]() is None
 

@@ -38,13 +38,32 @@ def test_trials_in_one_process_do_not_grow_gpu_memory(synthetic, finetune_args, 
     assert max(after) < 16 * 2**20 and after[-1] <= after[0] + 2**20
 
 
-def test_an_out_of_memory_trial_gives_its_gpu_memory_back_while_its_error_is_held(synthetic, finetune_args, tmp_path):
-    def report(r):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+def test_an_out_of_memory_trial_gives_its_gpu_memory_back_while_its_error_is_held(
+    synthetic, finetune_args, tmp_path, monkeypatch
+):
+    import transformers
 
+    load = transformers.AutoModelForSequenceClassification.from_pretrained
+    forward_passes = []
+
+    def allocate_too_much(module, args, output):
+        # From the second training step on, the forward pass asks the CUDA allocator for 1 TiB: a real OOM.
+        forward_passes.append(1)
+        if len(forward_passes) == 2:
+            torch.empty(2**40, dtype=torch.uint8, device=output.device)
+
+    def with_hook(*args, **kwargs):
+        model = load(*args, **kwargs)
+        model.classifier.register_forward_hook(allocate_too_much)
+        return model
+
+    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", with_hook)
+    error = None
     try:
-        finetune(synthetic, finetune_args["settings"], finetune_args["params"], tmp_path, report=report)
-    except torch.cuda.OutOfMemoryError as e:
+        finetune(synthetic, finetune_args["settings"], finetune_args["params"], tmp_path, report=lambda r: None)
+    except torch.OutOfMemoryError as e:
         error = e
+    assert error is not None and "out of memory" in str(error).lower()
+    assert len(forward_passes) == 2
     assert error.__traceback__ is not None
     assert torch.cuda.memory_allocated() < 16 * 2**20
