@@ -82,7 +82,13 @@ class StudyLock:
             if self._family == "postgresql":
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _key(self._study)})
             else:
-                conn.execute(sqlalchemy.text("SELECT GET_LOCK(:k, -1)"), {"k": _mysql_name(self._study)})
+                # MariaDB reads a negative timeout as "do not wait": wait in rounds, and check the answer
+                # (1 = taken, 0 = timed out), or two launchers would both think they hold it.
+                while (
+                    conn.execute(sqlalchemy.text("SELECT GET_LOCK(:k, 5)"), {"k": _mysql_name(self._study)}).scalar()
+                    != 1
+                ):
+                    pass
         except BaseException:
             conn.close()
             raise
