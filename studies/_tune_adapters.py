@@ -9,6 +9,7 @@ too many failures in a row, or once the launch lost its lease. None of them call
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -59,7 +60,7 @@ def failure_traceback(ray_trial: Trial) -> str | None:
             text = ray_trial.get_error() or ""
     except Exception:  # an unreadable error file must not take the study down
         return None
-    return text.strip() or None
+    return re.sub(r"\x1b\[[0-9;]*m", "", text).strip() or None  # Ray colours its task names
 
 
 class _Detachable:

@@ -253,21 +253,11 @@ def test_a_failed_trial_keeps_its_traceback_and_status_shows_why(ray_session, cu
     path = Path(failed.user_attrs["traceback_file"])
     assert path.parent.name == f"trial-{failed.number:04d}" and path.is_file()
     text = path.read_text()
-    assert "Traceback" in text and "curve_trainable" in text and "ValueError: crafted failure at step 2" in text
+    assert 'File "' in text and "in curve_trainable" in text and "\x1b[" not in text
+    assert text.rstrip().endswith("ValueError: crafted failure at step 2")
     capsys.readouterr()
     assert main(["status", "tb", "--storage", url]) == 0
     assert "error: ValueError: crafted failure at step 2" in capsys.readouterr().out
-
-
-class _Raises:
-    """An observer that fails the launch right after the lease was taken."""
-
-    def __getattr__(self, name: str):
-        def hook(*args, **kwargs):
-            if name == "launch_started":
-                raise RuntimeError("observer broke")
-
-        return hook
 
 
 def _connections(url: str) -> int:
@@ -291,10 +281,9 @@ def test_a_launch_that_fails_early_releases_its_lease_and_connections(ray_sessio
     name = f"early-{os.getpid()}-{time.time_ns() % 10**6}"
     spec = curve_study(name=name, seeds=[1], budget={"n_trials": 1})
     before = _connections(postgres_url)
-    with pytest.raises(RuntimeError, match="observer broke"):
-        launch(
-            spec, storage_url=postgres_url, trainable=curve_trainable, context={}, stream=None, observers=[_Raises()]
-        )
+    with pytest.raises(Exception) as failed:  # Ray refuses it, after the lease was taken
+        launch(spec, storage_url=postgres_url, trainable="not a function", context={}, stream=None)
+    assert "Traceback" not in str(failed.value)
     assert _connections(postgres_url) == before  # every pool closed
     # At once, in the same process, without --join: the failed launch holds no lease.
     outcome = launch(spec, storage_url=postgres_url, trainable=curve_trainable, context={}, stream=None)
