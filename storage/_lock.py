@@ -22,12 +22,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from storage._urls import dialect, engine_url, sqlite_path
+from storage._retry import is_transient, retrying
+from storage._urls import dialect, engine_url, redact, sqlite_path
 
 
 def _key(study_name: str) -> int:
     digest = hashlib.sha256(f"studies-lock:{study_name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _mysql_name(study_name: str) -> str:
+    # GET_LOCK names are at most 64 characters: a hash keeps long study names apart.
+    return f"studies:{hashlib.sha256(study_name.encode()).hexdigest()[:48]}"
 
 
 class StudyLock:
@@ -62,18 +68,31 @@ class StudyLock:
                     fcntl.flock(handle, fcntl.LOCK_EX)
                     self._held = handle
             else:
-                import sqlalchemy
-
-                conn = self._server_engine().connect()
-                if self._family == "postgresql":
-                    conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _key(self._study)})
-                else:
-                    conn.execute(sqlalchemy.text("SELECT GET_LOCK(:k, -1)"), {"k": f"studies:{self._study}"[:64]})
-                self._held = conn
+                self._held = retrying(self._take, what=f"the store {redact(self._url)}")
         except BaseException:
             self._local.release()
             raise
         return self
+
+    def _take(self) -> Any:
+        import sqlalchemy
+
+        conn = self._server_engine().connect()
+        try:
+            if self._family == "postgresql":
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _key(self._study)})
+            else:
+                # MariaDB reads a negative timeout as "do not wait": wait in rounds, and check the answer
+                # (1 = taken, 0 = timed out), or two launchers would both think they hold it.
+                while (
+                    conn.execute(sqlalchemy.text("SELECT GET_LOCK(:k, 5)"), {"k": _mysql_name(self._study)}).scalar()
+                    != 1
+                ):
+                    pass
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def __exit__(self, *exc: object) -> None:
         held, self._held = self._held, None
@@ -87,10 +106,16 @@ class StudyLock:
                 import sqlalchemy
 
                 with contextlib.closing(held):
-                    if self._family == "postgresql":
-                        held.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": _key(self._study)})
-                    else:
-                        held.execute(sqlalchemy.text("SELECT RELEASE_LOCK(:k)"), {"k": f"studies:{self._study}"[:64]})
+                    try:
+                        if self._family == "postgresql":
+                            held.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": _key(self._study)})
+                        else:
+                            held.execute(sqlalchemy.text("SELECT RELEASE_LOCK(:k)"), {"k": _mysql_name(self._study)})
+                    except sqlalchemy.exc.DBAPIError as e:
+                        # The server dropped the session, and a session-level lock goes with it.
+                        if not is_transient(e):
+                            raise
+                        held.invalidate()
         finally:
             self._local.release()
 

@@ -14,7 +14,15 @@ Ray adapters feed it:
 A trial ends as exactly one of: COMPLETE (the trainable returned), PRUNED (the
 pruner stopped it; its intermediate values up to the stop are kept), or FAIL
 with ``fail_reason`` (``error``, ``oom``, ``diverged``, ``worker_died``,
-``interrupted``) and a one-line ``fail_message`` in its user attributes.
+``interrupted``) and a one-line ``fail_message`` in its user attributes; a
+failure's full traceback is written to ``traceback.txt`` in the trial folder,
+whose path is the ``traceback_file`` user attribute.
+
+With a :class:`~studies._claim.StudyClaim`, the bridge also looks after the
+launch's co-launchers: it reconciles the orphans of dead ones (every heartbeat
+interval, and every second while the budget is blocked by running trials), and
+stops starting trials once its own lease was lost. A trial that another
+launcher already concluded (it judged this one dead) is left as it is.
 """
 
 from __future__ import annotations
@@ -23,14 +31,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.search import Searcher
 
+from studies._budget import budget_counts, n_trials
 from studies._observers import notify
 from studies._spec import OBJECTIVE_METRICS
 from studies._task import trial_value
-from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON
+from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON, FAILURE_TRACEBACK
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,6 +49,7 @@ if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
     from storage import StudyLock
+    from studies._claim import StudyClaim
     from studies._observers import TrialObserver
     from studies._spec import StudySpec
 
@@ -57,6 +68,8 @@ class _Live:
     reports: dict[int, dict[str, float]] = field(default_factory=dict)
     pruned: bool = False
     error: tuple[str, str] | None = None
+    traceback: str | None = None
+    concluded_elsewhere: bool = False
     attempts: int = 0
     ray_trial: Trial | None = None
     linked: bool = False
@@ -71,6 +84,7 @@ class StudyBridge:
         lock: The study's cross-process lock, held around "check budget, ask".
         launcher_id: This launch's lease id, written on each trial it starts.
         observers: Told when a trial starts, reports and finishes (after the store is written).
+        claim: The launch's claim: reaps dead co-launchers' orphans, says when the lease was lost.
     """
 
     def __init__(
@@ -80,8 +94,13 @@ class StudyBridge:
         lock: StudyLock,
         launcher_id: str,
         observers: Sequence[TrialObserver] = (),
+        claim: StudyClaim | None = None,
     ) -> None:
         self.study = study
+        self._claim = claim
+        self._next_reap = 0.0
+        self.lease_lost = False
+        self.trial_root = Path(spec.work_dir).resolve() / "trials" / spec.name
         self.observers = list(observers)
         self.spec = spec
         self._lock = lock
@@ -108,35 +127,51 @@ class StudyBridge:
     # -- budget ---------------------------------------------------------------
 
     def budget_counts(self) -> tuple[int, int]:
-        """``(finished trials that count, trials running anywhere)`` for this study."""
-        from optuna.trial import TrialState
-
-        counts = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAIL: 0, TrialState.RUNNING: 0}
-        for trial in self.study.get_trials(deepcopy=False, states=tuple(counts)):
-            counts[trial.state] += 1
-        counted = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
-        if self.spec.budget.count_failed:
-            counted += counts[TrialState.FAIL]
-        return counted, counts[TrialState.RUNNING]
+        """``(finished trials that count, trials running anywhere)`` for this study (see :mod:`studies._budget`)."""
+        return budget_counts(self.study, self.spec)
 
     def n_trials(self) -> int:
-        if self.spec.sampler.name == "grid":
-            return min(self.spec.budget.n_trials, self.spec.search_space.grid_size())
-        return self.spec.budget.n_trials
+        return n_trials(self.spec)
+
+    # -- co-launchers ---------------------------------------------------------
+
+    def check_lease(self) -> bool:
+        """Whether this launch still holds its lease; once lost, it starts no trial and stops the running ones."""
+        if not self.lease_lost and self._claim is not None and self._claim.lease_lost:
+            self.lease_lost = True
+            _log.error(
+                "this launcher could not renew its lease for over %.0f s: another launcher may have judged it dead; "
+                "it stops its trials instead of racing that one",
+                self._claim.stale_after,
+            )
+        return not self.lease_lost
+
+    def reap(self, force: bool = False) -> None:
+        """Reconcile dead co-launchers' orphans, at most once per heartbeat interval unless ``force``."""
+        if self._claim is None or (not force and time.monotonic() < self._next_reap):
+            return
+        self._next_reap = time.monotonic() + self._claim.heartbeat_seconds
+        if self._claim.reap(self.study):
+            self._next_ask = 0.0  # the freed budget can be used at once
 
     # -- searcher side --------------------------------------------------------
 
     def ask(self, ray_trial_id: str) -> dict[str, Any] | str | None:
         """Start a trial if the budget allows; ``Searcher.FINISHED`` when it is spent."""
+        if not self.check_lease():
+            return Searcher.FINISHED
         if time.monotonic() < self._next_ask:
             return None
+        self.reap()
         with self._lock:
             counted, running = self.budget_counts()
             if counted >= self.n_trials() or self.given_up:
                 return Searcher.FINISHED
             if counted + running >= self.n_trials():
-                # Others' running trials may still fail and free budget: ask again later.
+                # Others' running trials may still fail and free budget, or belong to a dead
+                # launcher: look again in a second.
                 self._next_ask = time.monotonic() + _ASK_RETRY_SECONDS
+                self._next_reap = 0.0
                 return None
             trial = self.study.ask(self._dists)
             trial.set_user_attr("launcher_id", self._launcher_id)
@@ -151,17 +186,27 @@ class StudyBridge:
     def finish(self, ray_trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
         """Tell the study how the trial ended (see the module docstring for the rules)."""
 
+        from optuna.exceptions import UpdateFinishedTrialError
+
         with self._guard:
             live = self._live.pop(ray_trial_id, None)
         if live is None:
             return
         trial = live.trial
-        if live.ray_trial is not None and live.ray_trial.checkpoint is not None:
-            trial.set_user_attr("checkpoint_path", live.ray_trial.checkpoint.path)
-        trial.set_user_attr("wall_seconds", round(time.time() - live.started, 3))
-        if live.attempts:
-            trial.set_user_attr("retries", live.attempts - (1 if error else 0))
-        self.outcomes[ray_trial_id] = self._conclude(live, result, error)
+        try:
+            if live.concluded_elsewhere:
+                raise UpdateFinishedTrialError("concluded by another launcher")
+            if live.ray_trial is not None and live.ray_trial.checkpoint is not None:
+                trial.set_user_attr("checkpoint_path", live.ray_trial.checkpoint.path)
+            trial.set_user_attr("wall_seconds", round(time.time() - live.started, 3))
+            if live.attempts:
+                trial.set_user_attr("retries", live.attempts - (1 if error else 0))
+            self.outcomes[ray_trial_id] = self._conclude(live, result, error)
+        except UpdateFinishedTrialError:
+            # Another launcher judged this one dead and concluded the trial (FAIL interrupted, queued again).
+            _log.warning("trial %d was concluded by another launcher meanwhile; its record is kept", trial.number)
+            self.outcomes[ray_trial_id] = "concluded elsewhere"
+            return
         notify(self.observers, "trial_finished", self.study, trial.number)
 
     def conclude_unfinished(self) -> int:
@@ -172,10 +217,16 @@ class StudyBridge:
         pruner had already stopped is PRUNED; any other is FAIL (``interrupted``)
         and its parameters are queued to run again.
         """
+        from storage import StoreUnreachable
+
         with self._guard:
             left = list(self._live)
         for ray_trial_id in left:
-            self.finish(ray_trial_id, None, False)
+            try:
+                self.finish(ray_trial_id, None, False)
+            except StoreUnreachable:
+                _log.warning("the store is unreachable: %d running trial(s) are left to `studies resume`", len(left))
+                return 0  # waiting for the store once per trial would only delay the one line that matters
         return len(left)
 
     def _conclude(self, live: _Live, result: dict[str, Any] | None, error: bool) -> str:
@@ -187,9 +238,10 @@ class StudyBridge:
             return self._tell(trial, None, TrialState.PRUNED)
         if error:
             kind, message = live.error or ("error", "the trial failed (see the Ray trial log)")
-            return self._fail(trial, kind, message)
+            return self._fail(trial, kind, message, live.traceback)
         if result and result.get(FAILURE_REASON):
-            return self._fail(trial, str(result[FAILURE_REASON]), str(result.get(FAILURE_MESSAGE, "")))
+            reason, message = str(result[FAILURE_REASON]), str(result.get(FAILURE_MESSAGE, ""))
+            return self._fail(trial, reason, message, result.get(FAILURE_TRACEBACK))
         if not (result and result.get("done")):
             outcome = self._fail(
                 trial, "interrupted", "the launch stopped (timeout or interrupt) before the trial finished"
@@ -201,11 +253,15 @@ class StudyBridge:
             return self._fail(trial, "no_reports", "the trial finished without reporting a finite objective value")
         return self._tell(trial, values, TrialState.COMPLETE)
 
-    def _fail(self, trial: optuna.trial.Trial, kind: str, message: str) -> str:
+    def _fail(self, trial: optuna.trial.Trial, kind: str, message: str, traceback: str | None = None) -> str:
         from optuna.trial import TrialState
 
         trial.set_user_attr("fail_reason", kind)
         trial.set_user_attr("fail_message", message[:500])
+        if traceback:
+            path = self._keep_traceback(trial.number, traceback)
+            if path is not None:  # before the FAIL: observers of the failure find it
+                trial.set_user_attr("traceback_file", str(path))
         level = logging.INFO if kind == "interrupted" else logging.WARNING  # the launcher says it once for all
         _log.log(level, "trial %d failed (%s): %s", trial.number, kind, message)
         self._tell(trial, None, TrialState.FAIL)
@@ -214,6 +270,17 @@ class StudyBridge:
                 self.failures_in_a_row += 1
                 self.last_failure = (trial.number, kind, message)
         return f"FAIL ({kind})"
+
+    def _keep_traceback(self, number: int, text: str) -> Path | None:
+        """Write a failed trial's full traceback into its trial folder; ``None`` when that cannot be written."""
+        path = self.trial_root / f"trial-{number:04d}" / "traceback.txt"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        except OSError as e:
+            _log.warning("cannot keep the traceback of trial %d in %s: %s", number, path, e)
+            return None
+        return path
 
     def _tell(self, trial: optuna.trial.Trial, values: list[float] | None, state: Any) -> str:
         try:
@@ -246,16 +313,25 @@ class StudyBridge:
             live = self._live.get(ray_trial_id)
         if live is None or "step" not in result:
             return False
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        self.reap()
+        if not self.check_lease():
+            return True
         step = int(result["step"])
         metrics = {k: float(v) for k, v in result.items() if k in REPORTED_METRICS and _is_number(v)}
         live.reports[step] = metrics
         trial = live.trial
-        if not live.linked:
-            self._link(live, result)
-        trial.set_user_attr("reports", [{"step": s, **live.reports[s]} for s in sorted(live.reports)])
-        value = None if self.spec.multi_objective else metrics.get(self.spec.objective[0].metric)
-        if value is not None:
-            self._report_value(live, step, value)
+        try:
+            if not live.linked:
+                self._link(live, result)
+            trial.set_user_attr("reports", [{"step": s, **live.reports[s]} for s in sorted(live.reports)])
+            value = None if self.spec.multi_objective else metrics.get(self.spec.objective[0].metric)
+            if value is not None:
+                self._report_value(live, step, value)
+        except UpdateFinishedTrialError:
+            live.concluded_elsewhere = True  # another launcher judged this one dead: stop the trial
+            return True
         notify(self.observers, "trial_reported", self.study, trial.number, step)
         return live.pruned
 
@@ -292,12 +368,13 @@ class StudyBridge:
             live.trial.set_user_attr("ray_trial_path", live.ray_trial.path)
         live.linked = True
 
-    def note_error(self, ray_trial_id: str, failure: tuple[str, str]) -> None:
+    def note_error(self, ray_trial_id: str, failure: tuple[str, str], traceback: str | None = None) -> None:
         """Remember why a trial's last attempt failed (called for retries and final failures).
 
         Args:
             ray_trial_id: The Ray trial.
             failure: ``(reason, one-line message)``, from :func:`studies._tune_adapters.describe_failure`.
+            traceback: The attempt's full traceback, as Ray recorded it.
         """
         with self._guard:
             live = self._live.get(ray_trial_id)
@@ -305,6 +382,7 @@ class StudyBridge:
             return
         live.attempts += 1
         live.error = failure
+        live.traceback = traceback
 
 
 REPORTED_METRICS = (*OBJECTIVE_METRICS, "epoch")

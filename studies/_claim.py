@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import os
 from types import TracebackType
+from typing import Any
 
 from storage import Heartbeat, Lease, LeaseBook, StudyLock
 from studies._errors import ConflictError
 
 _log = logging.getLogger(__name__)
 
+# Both are read at import; a launcher's stale limit must be the same on every host of a study.
 HEARTBEAT_SECONDS = float(os.environ.get("STUDIES_HEARTBEAT_SECONDS", "10"))
 STALE_AFTER_SECONDS = float(os.environ.get("STUDIES_STALE_AFTER_SECONDS", str(6 * HEARTBEAT_SECONDS)))
 
@@ -34,8 +36,9 @@ class StudyClaim:
     Args:
         url: The store's URL.
         study_name: The study.
-        heartbeat_seconds: How often the lease is renewed.
-        stale_after: How old a heartbeat may be before its launcher counts as dead.
+        heartbeat_seconds: How often the lease is renewed (default ``STUDIES_HEARTBEAT_SECONDS``, 10).
+        stale_after: How old a heartbeat may be before its launcher counts as dead
+            (default ``STUDIES_STALE_AFTER_SECONDS``, six heartbeats).
     """
 
     def __init__(
@@ -43,12 +46,12 @@ class StudyClaim:
         url: str,
         study_name: str,
         *,
-        heartbeat_seconds: float = HEARTBEAT_SECONDS,
-        stale_after: float = STALE_AFTER_SECONDS,
+        heartbeat_seconds: float | None = None,
+        stale_after: float | None = None,
     ) -> None:
         self.study_name = study_name
-        self.heartbeat_seconds = heartbeat_seconds
-        self.stale_after = stale_after
+        self.heartbeat_seconds = HEARTBEAT_SECONDS if heartbeat_seconds is None else heartbeat_seconds
+        self.stale_after = STALE_AFTER_SECONDS if stale_after is None else stale_after
         self.book = LeaseBook(url)
         try:
             self.lock = StudyLock(url, study_name)
@@ -91,7 +94,24 @@ class StudyClaim:
         """Renew the lease every ``heartbeat_seconds`` until the claim is closed."""
         if self.launcher_id is None:
             raise RuntimeError("acquire() the lease before starting its heartbeat")
-        self._heartbeat = Heartbeat(self.book, self.launcher_id, self.heartbeat_seconds).start()
+        self._heartbeat = Heartbeat(self.book, self.launcher_id, self.heartbeat_seconds, self.stale_after).start()
+
+    @property
+    def lease_lost(self) -> bool:
+        """Whether this launch's lease went unrenewed for longer than the stale limit.
+
+        Another launcher may have judged this one dead by then, failed its running
+        trials and queued them again: the launch must stop rather than race it.
+        """
+        return self._heartbeat is not None and self._heartbeat.lost
+
+    def reap(self, study: Any) -> list[int]:
+        """Reconcile the orphans of dead co-launchers, as resume does; return the trials marked FAIL."""
+        from studies._store import reconcile_orphans
+
+        keep = (self.launcher_id,) if self.launcher_id else ()
+        with self.lock:
+            return reconcile_orphans(study, self.book, self.stale_after, keep=keep)
 
     def close(self) -> None:
         """Stop the heartbeat, end the lease and close every connection; safe to call twice."""

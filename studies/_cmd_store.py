@@ -74,7 +74,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = [("#", "STATE", "VALUE", "STEPS", *params, "NOTE")]
     for t in trials:
         value = ", ".join(f"{v:.4f}" for v in t.values) if t.values else "-"
-        note = t.user_attrs.get("fail_reason", "") or ("enqueued" if t.user_attrs.get("enqueued") else "")
+        note = _failure(t) or ("enqueued" if t.user_attrs.get("enqueued") else "")
         if "retry_of" in t.user_attrs:
             note = f"rerun of {t.user_attrs['retry_of']}"
         rows.append(
@@ -103,6 +103,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     if live:
         print(f"running: {len(live)} launcher(s) ({', '.join(f'{x.host}:{x.pid}' for x in live)})")
     return 0
+
+
+def _failure(trial: Any) -> str:
+    """A failed trial's reason and message for the NOTE column, cut to fit a line."""
+    reason = trial.user_attrs.get("fail_reason", "")
+    message = trial.user_attrs.get("fail_message", "")
+    text = f"{reason}: {message}" if reason and message else reason
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

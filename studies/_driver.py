@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from storage import StudyLock
     from studies._bridge import StudyBridge
+    from studies._claim import StudyClaim
     from studies._observers import TrialObserver
     from studies._spec import StudySpec
     from trainers import Prepared
@@ -60,6 +61,7 @@ def run_tune(
     trainable: Callable[..., None] | None,
     extra: dict[str, Any],
     observers: Sequence[TrialObserver] = (),
+    claim: StudyClaim | None = None,
 ) -> StudyBridge:
     """Run the study's trials on Ray Tune until the budget is met, the launch times out or is stopped.
 
@@ -74,13 +76,15 @@ def run_tune(
         trainable: A function trainable to run instead of fine-tuning.
         extra: :attr:`TrialContext.extra` for that trainable.
         observers: Followers of the trials (notes, retention, ...).
+        claim: The launch's claim: dead co-launchers are reaped, a lost lease stops the launch.
 
     Returns:
         The bridge, with what this launch started and finished.
 
     Raises:
         KeyboardInterrupt: After Ctrl-C, once every running trial is recorded.
-        StudyError: When ``budget.max_consecutive_failures`` trials in a row failed.
+        StudyError: When ``budget.max_consecutive_failures`` trials in a row failed, or the launch
+            lost its lease (it could not renew it for longer than the stale limit).
     """
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -100,7 +104,7 @@ def run_tune(
 
     init_ray(ray_address)
     work_dir = Path(spec.work_dir).resolve()
-    bridge = StudyBridge(study, spec, lock, launcher_id, observers=observers)
+    bridge = StudyBridge(study, spec, lock, launcher_id, observers=observers, claim=claim)
     context = TrialContext(
         study_name=spec.name,
         prepared=prepared.to_dict() if prepared is not None else None,
@@ -149,6 +153,12 @@ def run_tune(
                 )
     if switch.interrupted:
         raise KeyboardInterrupt
+    if bridge.lease_lost:
+        raise StudyError(
+            f"stopped: this launcher could not renew its lease in the store for over "
+            f"{claim.stale_after if claim else 0:.0f} s, so another launcher may have taken over its trials; "
+            f"check the store, then `studies resume {spec.name}`"
+        )
     if bridge.given_up and bridge.last_failure is not None:
         number, kind, message = bridge.last_failure
         raise StudyError(

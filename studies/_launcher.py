@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from storage import open_storage, redact, resolve_url
+from storage import close_storage, open_storage, redact, resolve_url
+from storage._retry import StoreUnreachable
 from studies._claim import StudyClaim
+from studies._errors import StudyError
 from studies._observers import TrialObserver, default_observers, notify
 from studies._preflight import check_ray_address, check_writable_dirs
 from studies._registry import check_names
@@ -91,6 +93,31 @@ def launch(
         check_ray_address(ray_address)  # before any data is prepared
     url = resolve_url(storage_url, spec.storage)
     storage = open_storage(url)
+    try:
+        return _launch(spec, url, storage, ray_address, join, stream, trainable, context, observers)
+    except Exception as e:
+        lost = _unreachable(e)
+        if lost is None:
+            raise
+        raise StudyError(
+            f"stopped: {lost}; trials left running are reconciled when the study resumes: "
+            f"`studies resume {spec.name}` once the store is back"
+        ) from e
+    finally:
+        close_storage(storage)
+
+
+def _launch(
+    spec: StudySpec,
+    url: str,
+    storage: Any,
+    ray_address: str | None,
+    join: bool,
+    stream: TextIO | None,
+    trainable: Callable[..., None] | None,
+    context: dict[str, Any] | None,
+    observers: Sequence[TrialObserver] | None,
+) -> Outcome:
     prepared = prepare_task(spec) if trainable is None else None
     observers = default_observers(spec) if observers is None else list(observers)
     from studies._driver import run_tune
@@ -105,26 +132,37 @@ def launch(
                     # sampler.seed makes a study's first launch repeatable; a later or joined launch
                     # seeded the same way would propose the first launch's parameters again.
                     study.sampler.reseed_rng()
-                reconcile_orphans(study, claim.book, claim.stale_after)
+                reconcile_orphans(study, claim.book, claim.stale_after, keep=(launcher_id,))
                 for config in spec.enqueue:
                     study.enqueue_trial(config, user_attrs={"enqueued": True}, skip_if_exists=True)
-            except BaseException:
-                _forget_if_unstarted(study, storage, created)
+            except BaseException as e:
+                _forget_if_unstarted(study, storage, created, e)
                 raise
-        claim.start_heartbeat()
-        if stream is not None:
-            where = "created" if created else "continuing"
-            print(f"study {spec.name} ({where}) in {redact(url)}", file=stream, flush=True)
-        notify(observers, "launch_started", study, spec)
         try:
-            bridge = run_tune(
-                spec, study, prepared, claim.lock, launcher_id, ray_address, stream, trainable, context or {}, observers
-            )
-        except BaseException:
-            _forget_if_unstarted(study, storage, created)
+            claim.start_heartbeat()
+            if stream is not None:
+                where = "created" if created else "continuing"
+                print(f"study {spec.name} ({where}) in {redact(url)}", file=stream, flush=True)
+            notify(observers, "launch_started", study, spec)
+            try:
+                bridge = run_tune(
+                    spec,
+                    study,
+                    prepared,
+                    claim.lock,
+                    launcher_id,
+                    ray_address,
+                    stream,
+                    trainable,
+                    context or {},
+                    observers,
+                    claim=claim,
+                )
+            finally:
+                notify(observers, "launch_ended", study, spec)
+        except BaseException as e:
+            _forget_if_unstarted(study, storage, created, e)
             raise
-        finally:
-            notify(observers, "launch_ended", study, spec)
 
     counted, _ = bridge.budget_counts()
     budget_met = counted >= bridge.n_trials()
@@ -158,11 +196,25 @@ def launch(
     )
 
 
-def _forget_if_unstarted(study: optuna.Study, storage: Any, created: bool) -> None:
+def _unreachable(error: BaseException) -> StoreUnreachable | None:
+    """The :class:`StoreUnreachable` behind ``error`` (Ray may wrap what its searcher raised), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, StoreUnreachable):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _forget_if_unstarted(study: optuna.Study, storage: Any, created: bool, error: BaseException) -> None:
     """Delete a study this launch created when none of its trials ever started (queued ones are not started)."""
     import optuna
     from optuna.trial import TrialState
 
+    if _unreachable(error) is not None:
+        return  # the store is gone: nothing can be deleted, and waiting for it again helps no one
     if created and all(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False)):
         _log.info("removing study %s: the launch failed before any trial started", study.study_name)
         optuna.delete_study(study_name=study.study_name, storage=storage)

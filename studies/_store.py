@@ -17,6 +17,8 @@ from studies._errors import ConflictError, NotFoundError, SpecError
 from studies._version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     import optuna
 
     from storage import LeaseBook
@@ -131,28 +133,46 @@ def _record_spec(study: optuna.Study, spec: StudySpec, *, created: bool) -> None
     study.set_user_attr("package_version", __version__)
 
 
-def reconcile_orphans(study: optuna.Study, book: LeaseBook, stale_after: float) -> list[int]:
+def reconcile_orphans(
+    study: optuna.Study, book: LeaseBook, stale_after: float, keep: Collection[str] = ()
+) -> list[int]:
     """Fail the RUNNING trials of dead launchers as ``interrupted`` and re-enqueue their params.
 
     A trial belongs to the launcher in its ``launcher_id`` user attribute; it is
-    an orphan when no live lease has that id. Orphans are never deleted.
+    an orphan when no live lease has that id. Orphans are never deleted. Resume
+    calls this when it starts, and a running launcher calls it for its dead
+    co-launchers (under the study lock, so two survivors never both re-enqueue one trial).
+
+    Args:
+        study: The study.
+        book: The store's leases.
+        stale_after: How old a heartbeat may be before its launcher counts as dead.
+        keep: Launcher ids whose trials are never orphans (the caller's own).
 
     Returns:
         The numbers of the trials that were marked FAIL.
     """
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    live = {lease.launcher_id for lease in book.live_leases(study.study_name, stale_after)}
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return []
+    live = {lease.launcher_id for lease in book.live_leases(study.study_name, stale_after)} | set(keep)
     orphans = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    storage = study._storage
+    for trial in running:
         if trial.user_attrs.get("launcher_id") in live:
             continue
-        storage = study._storage
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
-        storage.set_trial_user_attr(
-            trial._trial_id, "fail_message", "its launcher stopped (crash, kill or timeout) while the trial ran"
-        )
-        if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
+            storage.set_trial_user_attr(
+                trial._trial_id, "fail_message", "its launcher stopped (crash, kill or timeout) while the trial ran"
+            )
+            concluded = storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue  # its launcher, or another survivor, concluded it meanwhile
+        if concluded:
             # A launcher killed while the sampler was still choosing leaves a trial with some
             # or none of its parameters and no Ray trial: there is nothing to run again.
             if trial.params and "ray_trial_id" in trial.user_attrs:

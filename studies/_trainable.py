@@ -57,6 +57,7 @@ def _gpu_name() -> str | None:
 # The keys of the result a failed trial reports last, instead of raising.
 FAILURE_REASON = "failure_reason"
 FAILURE_MESSAGE = "failure_message"
+FAILURE_TRACEBACK = "failure_traceback"
 
 
 def run_trial(config: dict[str, Any], context: TrialContext) -> None:
@@ -68,6 +69,8 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     an error that would happen again (a bad setting, out of memory, divergence).
     Ray's own stop request (``SystemExit``) passes through.
     """
+    import traceback
+
     from ray import tune
 
     try:
@@ -75,7 +78,8 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     except Exception as e:
         reason, message = failure_of(e)
         _log.warning("trial %s failed (%s): %s", config.get("trial_number"), reason, message)
-        tune.report({FAILURE_REASON: reason, FAILURE_MESSAGE: message})
+        text = "".join(traceback.format_exception(e))
+        tune.report({FAILURE_REASON: reason, FAILURE_MESSAGE: message, FAILURE_TRACEBACK: text[-100_000:]})
 
 
 def failure_of(error: BaseException) -> tuple[str, str]:

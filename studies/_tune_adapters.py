@@ -2,13 +2,14 @@
 
 Ray decides stops in its scheduler, before the searcher sees a result, so only a
 scheduler can let Optuna's pruner stop a trial; the searcher asks the study for
-parameters within its budget; the stopper ends every trial after Ctrl-C or
-too many failures in a row. None of them calls Optuna itself.
+parameters within its budget; the stopper ends every trial after Ctrl-C,
+too many failures in a row, or once the launch lost its lease. None of them calls Optuna itself.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -46,6 +47,20 @@ def describe_failure(ray_trial: Trial) -> tuple[str, str]:
         return "worker_died", "the trial's worker process died (killed or out of memory)"
     text = (ray_trial.get_error() or "").strip().splitlines()
     return "error", (text[-1] if text else "unknown error")[:500]
+
+
+def failure_traceback(ray_trial: Trial) -> str | None:
+    """The full traceback Ray recorded for a failed trial's last attempt, if it has one."""
+    try:
+        local = ray_trial.error_file  # as for the pickle: local first, storage after the next sync
+        if local and os.path.exists(local):
+            with open(local, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        else:
+            text = ray_trial.get_error() or ""
+    except Exception:  # an unreadable error file must not take the study down
+        return None
+    return re.sub(r"\x1b\[[0-9;]*m", "", text).strip() or None  # Ray colours its task names
 
 
 class _Detachable:
@@ -99,7 +114,7 @@ class OptunaPrunerScheduler(_Detachable, FIFOScheduler):
         return TrialScheduler.STOP if self._bridge.report(trial.trial_id, result) else TrialScheduler.CONTINUE
 
     def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
-        self._bridge.note_error(trial.trial_id, describe_failure(trial))
+        self._bridge.note_error(trial.trial_id, describe_failure(trial), failure_traceback(trial))
 
 
 class StopSwitch(_Detachable, Stopper):
@@ -113,4 +128,5 @@ class StopSwitch(_Detachable, Stopper):
         return False
 
     def stop_all(self) -> bool:
-        return self.interrupted or (self._bridge is not None and self._bridge.given_up)
+        bridge = self._bridge
+        return self.interrupted or (bridge is not None and (bridge.given_up or not bridge.check_lease()))

@@ -12,6 +12,8 @@ import pytest
 
 POSTGRES_ENV = "STUDIES_TEST_POSTGRES"
 POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+MARIADB_ENV = "STUDIES_TEST_MARIADB"
+MARIADB_DEFAULT = "mysql+pymysql://root@127.0.0.1:3306/test"
 
 
 def in_ci() -> bool:
@@ -106,6 +108,60 @@ def postgres_url() -> Iterator[str]:
             # FORCE (PostgreSQL 13+) ends the sessions a failed test left open on it.
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    """A MariaDB/MySQL URL of a database created for this test session and dropped after it.
+
+    The server is ``$STUDIES_TEST_MARIADB`` (default ``mysql+pymysql://root@127.0.0.1:3306/test``);
+    like :func:`postgres_url`, a fresh ``studies_test_<random>`` database keeps sessions apart.
+    """
+    try:
+        import sqlalchemy as sa
+    except ImportError as e:
+        _unavailable(f"MariaDB tests need sqlalchemy: {e}")
+    from storage import redact
+
+    given = os.environ.get(MARIADB_ENV, MARIADB_DEFAULT)
+    try:
+        admin = sa.create_engine(given, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except (ImportError, sa.exc.SQLAlchemyError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        _unavailable(f"no MariaDB at {redact(given)} ({reason}); set {MARIADB_ENV} to a reachable server")
+
+    name = f"studies_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
+    except sa.exc.SQLAlchemyError:
+        admin.dispose()
+        yield given
+        return
+    try:
+        yield sa.make_url(given).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[object]:
+    """A PostgreSQL cluster of this test module's own, which tests may stop and restart."""
+    from _pg_cluster import PrivateCluster, available  # tests/ is on sys.path (rootdir conftest)
+
+    reason = available()
+    if reason is not None:
+        _unavailable(reason)
+    cluster = PrivateCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
 
 
 @pytest.fixture

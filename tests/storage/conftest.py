@@ -1,4 +1,4 @@
-"""The store contract fixtures: every contract test runs on SQLite and on PostgreSQL."""
+"""The store contract fixtures: every contract test runs on SQLite, PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ from typing import Any
 
 import pytest
 
-STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+STORES = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+]
 
 
 @pytest.fixture(params=STORES)
 def store_url(request: pytest.FixtureRequest) -> str:
-    """The URL of an empty-or-shared store of each supported kind (PostgreSQL skips without a server)."""
+    """The URL of an empty-or-shared store of each supported kind (server stores skip without a server)."""
     return request.getfixturevalue(f"{request.param}_url")
 
 

@@ -34,7 +34,8 @@ def test_acquire_registers_a_live_lease_of_this_process(book: LeaseBook, study_n
     lease = _only(book, study_name)
     assert lease.launcher_id == launcher_id
     assert (lease.study_name, lease.host, lease.pid) == (study_name, socket.gethostname(), os.getpid())
-    assert before <= lease.started_at == lease.heartbeat_at <= time.time()
+    # The database's clock (SQLite's has millisecond resolution), on this host the same as ours.
+    assert before - 0.01 <= lease.started_at == lease.heartbeat_at <= time.time() + 0.01
     assert lease.ended_at is None
     assert lease.live(STALE_AFTER)
     assert book.live_leases(study_name, STALE_AFTER) == [lease]
@@ -159,3 +160,42 @@ def test_an_unusable_store_raises_storage_error_without_the_password(url: str) -
     with pytest.raises(StorageError) as info:
         LeaseBook(url)
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("skew", [-300.0, 300.0])
+def test_a_lease_written_by_a_host_whose_clock_is_off_is_judged_by_the_database_clock(
+    book: LeaseBook, study_name: str, monkeypatch: pytest.MonkeyPatch, skew: float
+) -> None:
+    # The writer's clock is five minutes off; the heartbeat it writes is still the database's time.
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + skew)
+    launcher_id = book.acquire(study_name)
+    book.beat(launcher_id)
+    monkeypatch.setattr(time, "time", real)
+    lease = _only(book, study_name)
+    assert abs(lease.heartbeat_at - book.now()) < 5  # not 300 s off
+    assert [x.launcher_id for x in book.live_leases(study_name, stale_after=10.0)] == [launcher_id]
+    # And it still goes stale on that clock: no beat for longer than the limit is dead.
+    time.sleep(1.2)
+    assert book.live_leases(study_name, stale_after=1.0) == []
+
+
+@pytest.mark.postgres
+def test_a_heartbeat_that_cannot_renew_its_lease_says_it_was_lost(private_postgres, study_name: str) -> None:
+    book = LeaseBook(private_postgres.url)
+    try:
+        launcher_id = book.acquire(study_name)
+        heartbeat = Heartbeat(book, launcher_id, interval=0.1, stale_after=1.0).start()
+        time.sleep(0.3)
+        assert not heartbeat.lost
+        private_postgres.stop()  # the database goes away
+        deadline = time.time() + 10
+        while not heartbeat.lost and time.time() < deadline:
+            time.sleep(0.05)
+        assert heartbeat.lost
+        private_postgres.start()
+        time.sleep(0.5)
+        assert heartbeat.lost  # once lost, a launcher stays stopped: a successor may have taken over
+        heartbeat.stop()
+    finally:
+        book.close()
