@@ -95,6 +95,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     promoted = study.user_attrs.get("promoted")
     if promoted:
         print(f"promoted: trial {promoted['trial']} at {promoted['dir']}")
+    disk = _disk_line(study)
+    if disk:
+        print(disk)
     book = LeaseBook(url)
     from studies._claim import STALE_AFTER_SECONDS
 
@@ -103,6 +106,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     if live:
         print(f"running: {len(live)} launcher(s) ({', '.join(f'{x.host}:{x.pid}' for x in live)})")
     return 0
+
+
+def _disk_line(study: Any) -> str | None:
+    """``disk: ...`` for a study created by this tool (its spec says where its files are)."""
+    from studies._retention import disk_use, human_bytes
+    from studies._store import stored_spec
+
+    if "spec" not in study.user_attrs:
+        return None
+    use = disk_use(study, stored_spec(study))
+    removed = f"; {human_bytes(use['removed'])} removed by the retention policy" if use["removed"] else ""
+    return f"disk: {human_bytes(use['trials'] + use['ray'])} (trials {human_bytes(use['trials'])}, Ray {human_bytes(use['ray'])}){removed}"
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
