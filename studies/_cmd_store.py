@@ -95,6 +95,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     promoted = study.user_attrs.get("promoted")
     if promoted:
         print(f"promoted: trial {promoted['trial']} at {promoted['dir']}")
+    disk = _disk_line(study)
+    if disk:
+        print(disk)
     book = LeaseBook(url)
     from studies._claim import STALE_AFTER_SECONDS
 
@@ -111,6 +114,18 @@ def _failure(trial: Any) -> str:
     message = trial.user_attrs.get("fail_message", "")
     text = f"{reason}: {message}" if reason and message else reason
     return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _disk_line(study: Any) -> str | None:
+    """``disk: ...`` for a study created by this tool (its spec says where its files are)."""
+    from studies._retention import disk_use, human_bytes
+    from studies._store import stored_spec
+
+    if "spec" not in study.user_attrs:
+        return None
+    use = disk_use(study, stored_spec(study))
+    removed = f"; {human_bytes(use['removed'])} removed by the retention policy" if use["removed"] else ""
+    return f"disk: {human_bytes(use['trials'] + use['ray'])} (trials {human_bytes(use['trials'])}, Ray {human_bytes(use['ray'])}){removed}"
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

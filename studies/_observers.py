@@ -53,4 +53,6 @@ def notify(observers: Sequence[TrialObserver], hook: str, *args: Any) -> None:
 
 def default_observers(spec: StudySpec) -> list[TrialObserver]:
     """The observers every launch of ``spec`` runs with."""
-    return []
+    from studies._retention import RetentionObserver
+
+    return [RetentionObserver(spec)]

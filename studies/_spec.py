@@ -87,6 +87,27 @@ class PromotionSpec(_Section):
     enabled: bool = True
 
 
+class RetentionSpec(_Section):
+    """What a study keeps on disk, and how much a reused worker's memory may grow before it is replaced.
+
+    A trial's epoch checkpoints (and Ray's persisted copies) are deleted once it
+    concludes; best-model folders are kept for the ``keep_best`` best trials
+    and the trials still running.
+    """
+
+    keep_best: int = Field(default=1, ge=1, description="best-model folders kept (the best trials by the objective)")
+    max_memory_growth_mb: float | None = Field(
+        default=2048,
+        gt=0,
+        description="a worker whose resident memory grew this much since its first trial is replaced; null: never",
+    )
+    max_gpu_memory_growth_mb: float | None = Field(
+        default=1024,
+        gt=0,
+        description="the same for CUDA memory (allocated or reserved by torch); null: never",
+    )
+
+
 class StudySpec(_Section):
     """A whole study. ``name`` is the study's key in the store."""
 
@@ -107,6 +128,7 @@ class StudySpec(_Section):
     work_dir: str = "runs"
     wandb: WandbSpec = Field(default_factory=WandbSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
+    retention: RetentionSpec = Field(default_factory=RetentionSpec)
 
     @field_validator("objective", mode="before")
     @classmethod
