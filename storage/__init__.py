@@ -2,6 +2,7 @@
 
 from storage._leases import Heartbeat, Lease, LeaseBook
 from storage._lock import StudyLock, study_lock
+from storage._paths import contained
 from storage._rdb import open_storage
 from storage._registry import atomic_dir, clean_stale, model_dir, recover
 from storage._urls import DEFAULT_URL, ENV_VAR, StorageError, dialect, engine_url, redact, resolve_url, sqlite_path
@@ -16,6 +17,7 @@ __all__ = [
     "StudyLock",
     "atomic_dir",
     "clean_stale",
+    "contained",
     "dialect",
     "engine_url",
     "model_dir",

@@ -166,10 +166,16 @@ def describe(error: ValidationError) -> str:
     else:
         text = first["msg"].removeprefix("Value error, ")
         got = first.get("input")
-        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {_short_repr(got)})"
         message = f"{text}{shown}"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{field}: {message}{more}"
+
+
+def _short_repr(value: Any) -> str:
+    """``repr(value)`` for a one-line message: control characters escaped, long values cut."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}...{text[-10:]} ({len(text)} characters)"
 
 
 def _loc_parts(loc: tuple[Any, ...]) -> list[str]:

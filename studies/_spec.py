@@ -20,10 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from search_spaces import SearchSpace, load_preset, preset_names
 from storage import redact
 from studies._errors import SpecError
+from studies._names import NAME_RULE, name_problem
 from studies._yaml import DuplicateKeyError, load_yaml
 from trainers import HYPERPARAMETERS, ModelSpec, TaskSpec, TrainerSpec
 
-_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 # What every evaluation reports (trainers.finetune), and so what an objective may name.
 OBJECTIVE_METRICS = ("accuracy", "f1", "eval_loss", "train_loss")
 
@@ -90,7 +90,7 @@ class PromotionSpec(_Section):
 class StudySpec(_Section):
     """A whole study. ``name`` is the study's key in the store."""
 
-    name: str = Field(pattern=_NAME_PATTERN)
+    name: str
     description: str = ""
     task: TaskSpec = Field(default_factory=TaskSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -107,6 +107,14 @@ class StudySpec(_Section):
     work_dir: str = "runs"
     wandb: WandbSpec = Field(default_factory=WandbSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _valid_name(cls, value: Any) -> Any:
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(f"not a valid study name ({problem}): use {NAME_RULE}")
+        return value
 
     @field_validator("objective", mode="before")
     @classmethod
