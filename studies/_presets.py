@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from search_spaces import SearchSpace
 from studies._errors import SpecError
-from studies._spec import StudySpec, apply_overrides, parse_overrides
+from studies._spec import StudySpec, apply_overrides, parse_overrides, refuse_non_finite
 from studies._yaml import read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -77,6 +77,7 @@ def validate_spec(raw: dict[str, Any], overrides: list[str] | None = None, *, so
             for path, value in parsed
         ]
     data = apply_overrides(raw, parsed)
+    refuse_non_finite(data, source)
     _refuse_booleans_as_numbers(data, source)
     _check_enqueue(data, source)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any, Literal
 
 import yaml
@@ -21,7 +22,7 @@ from search_spaces import SearchSpace, load_preset, preset_names
 from storage import redact
 from studies._errors import SpecError
 from studies._names import NAME_RULE, name_problem
-from studies._yaml import DuplicateKeyError, load_yaml
+from studies._yaml import MAX_DEPTH, DuplicateKeyError, LimitError, load_yaml
 from trainers import HYPERPARAMETERS, ModelSpec, TaskSpec, TrainerSpec
 
 # What every evaluation reports (trainers.finetune), and so what an objective may name.
@@ -183,10 +184,13 @@ class StudySpec(_Section):
 
     def identity(self) -> dict[str, Any]:
         """The parts that define what the study searches; changing them makes a different study."""
-        return self.model_dump(
+        data = self.model_dump(
             mode="json",
             include={"task", "model", "trainer", "objective", "select", "search_space", "sampler", "pruner"},
         )
+        if not data["model"]["trust_remote_code"]:
+            del data["model"]["trust_remote_code"]  # off, as before the field existed: stored hashes still match
+        return data
 
     def identity_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
@@ -199,21 +203,55 @@ class StudySpec(_Section):
         return data
 
 
+MAX_OVERRIDE_CHARS = 64 * 1024
+
+
 def parse_overrides(items: list[str] | None) -> list[tuple[list[str], Any]]:
-    """Parse ``--set a.b=value`` items; values are read as YAML (``1e-4``, ``true``, ``[1, 2]``)."""
+    """Parse ``--set a.b=value`` items; values are read as YAML (``1e-4``, ``true``, ``[1, 2]``).
+
+    Values meet the spec file's limits (:mod:`studies._yaml`); a key path is
+    dot-separated names, none empty.
+    """
     parsed = []
     for item in items or []:
         key, sep, raw = item.partition("=")
+        path = key.strip().split(".")
         if not sep or not key.strip():
-            raise SpecError(f"--set {item!r} is not of the form key.path=value (e.g. --set budget.n_trials=10)")
+            raise SpecError(f"--set {_cut(item)!r} is not of the form key.path=value (e.g. --set budget.n_trials=10)")
+        if not all(part.strip() for part in path) or len(path) > MAX_DEPTH:
+            raise SpecError(f"--set {_cut(key)!r}: give a dotted path of field names (e.g. budget.n_trials)")
+        if len(item) > MAX_OVERRIDE_CHARS:
+            raise SpecError(f"--set {_cut(key)}: the value is longer than {MAX_OVERRIDE_CHARS} characters")
         try:
             value = load_yaml(raw) if raw.strip() else None
-        except DuplicateKeyError as e:
-            raise SpecError(f"--set {key.strip()}: {e.problem}") from None
+        except (DuplicateKeyError, LimitError) as e:
+            raise SpecError(f"--set {_cut(key.strip())}: {e.problem}") from None
         except yaml.YAMLError:
             value = raw
-        parsed.append((key.strip().split("."), value))
+        parsed.append(([part.strip() for part in path], value))
     return parsed
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
+
+
+def refuse_non_finite(data: Any, source: str, where: str = "") -> None:
+    """Refuse NaN and infinities anywhere in a spec: no field of a study means "not a number" or "no limit" by them.
+
+    (``null`` is how a limit is left out, e.g. ``budget.timeout: null``.)
+
+    Raises:
+        SpecError: Naming the field.
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        raise SpecError(f"{source}: {where or 'spec'}: {data} is not a finite number: give a number (or null)")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            refuse_non_finite(value, source, f"{where}.{key}" if where else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            refuse_non_finite(value, source, f"{where}[{i}]")
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> dict[str, Any]:
@@ -232,4 +270,4 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]])
     return data
 
 
-__all__ = ["StudySpec", "apply_overrides", "parse_overrides", "preset_names"]
+__all__ = ["StudySpec", "apply_overrides", "parse_overrides", "preset_names", "refuse_non_finite"]
