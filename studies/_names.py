@@ -35,7 +35,7 @@ def name_problem(name: object) -> str:
     if ".." in name:
         return "it holds '..'"
     if len(name) > MAX_NAME_LENGTH:
-        return f"it is {len(name)} characters long (at most {MAX_NAME_LENGTH})"
+        return f"it is {len(name)} characters long, more than {MAX_NAME_LENGTH}"
     if _VALID.fullmatch(name) is None:
         bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c in "_.-"))), None)
         if bad is not None:

@@ -67,7 +67,8 @@ def load_yaml(text: str) -> Any:
     try:
         return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: no arbitrary objects
     except (ValueError, OverflowError, RecursionError) as e:  # e.g. an integer of more digits than Python reads
-        raise LimitError(f"a value cannot be read ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
+        reason = (str(e).splitlines() or [type(e).__name__])[0].split(";")[0]
+        raise LimitError(f"a value cannot be read ({reason})") from e
 
 
 def check_limits(text: str) -> None:
