@@ -21,8 +21,7 @@ def load_preset(name: str) -> dict[str, Any]:
     Raises:
         KeyError: If there is no such preset; the message lists the valid names.
     """
-    path = PRESET_DIR / f"{name}.yaml"
-    if not path.is_file():
+    if name not in preset_names():  # a name, never a path: "../x" must not reach another folder's files
         raise KeyError(f"unknown search space preset {name!r}: choose one of {', '.join(preset_names())}")
-    with path.open(encoding="utf-8") as f:
+    with (PRESET_DIR / f"{name}.yaml").open(encoding="utf-8") as f:
         return dict(yaml.safe_load(f))

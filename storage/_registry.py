@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from storage._paths import contained
 from storage._urls import StorageError
 
 _STAGING = ".staging-"
@@ -22,8 +23,13 @@ _TRASH = ".trash-"
 
 
 def model_dir(root: str | os.PathLike[str], study_name: str) -> Path:
-    """Where the promoted model of ``study_name`` lives under ``root``."""
-    return Path(root) / study_name
+    """Where the promoted model of ``study_name`` lives under ``root``.
+
+    Raises:
+        StorageError: If that folder would be outside ``root`` (a name with a
+            separator or ``..``, or a symbolic link pointing elsewhere).
+    """
+    return contained(root, study_name, what="model directory")
 
 
 def clean_stale(root: str | os.PathLike[str], study_name: str) -> list[Path]:
@@ -33,10 +39,11 @@ def clean_stale(root: str | os.PathLike[str], study_name: str) -> list[Path]:
     the two renames), then leftover staging, retired and trash folders of this
     study only are removed: other studies' promotions may be running.
     """
+    target = model_dir(root, study_name)
     root = Path(root)
     if not root.is_dir():
         return []
-    recover(root / study_name)
+    recover(target)
     removed = []
     for entry in root.iterdir():
         for prefix in (_STAGING, _RETIRED, _TRASH):

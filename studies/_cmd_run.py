@@ -145,8 +145,10 @@ def _summarize(outcome: Any) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    from studies._names import require_name
     from studies._promote import promote
 
+    require_name(args.study, "study")
     open_storage(resolve_url(args.storage), create=False)  # a mistyped store is an error, not a new empty one
     path = promote(args.study, args.storage)
     print(f"promoted model: {path}")

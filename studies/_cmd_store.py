@@ -160,6 +160,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     storage = open_storage(url, create=False)
     # Bind once before the server starts: its banner would come before a bind error otherwise.
     check_can_serve(args.host, args.port)
+    if not is_loopback(args.host):
+        print(
+            f"warning: --host {args.host} makes the dashboard reachable from other machines, with no login: "
+            "anyone who reaches it can read and edit the studies; use 127.0.0.1 and an SSH tunnel instead",
+            file=sys.stderr,
+            flush=True,
+        )
     from optuna_dashboard import run_server
 
     address = f"[{args.host}]" if ":" in args.host else args.host
@@ -169,6 +176,18 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     except OSError as e:  # another process took the port since the check
         raise StudyError(_cannot_serve(args.host, args.port, e)) from e
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (``localhost``, ``127.0.0.0/8``, ``::1``)."""
+    import ipaddress
+
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any address
 
 
 def check_can_serve(host: str, port: int) -> None:

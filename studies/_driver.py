@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from storage import contained
 from studies._errors import StudyError
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def run_tune(
         objective=ObjectiveContext.model_validate(spec.objective[0].model_dump()),
         select=spec.select,
         cpus=spec.resources.cpus,
-        trial_root=str(work_dir / "trials" / spec.name),
+        trial_root=str(contained(work_dir, "trials", spec.name, what="trial folder")),
         wandb=wandb_context(spec.wandb.model_dump(), study.user_attrs.get("uid", spec.name)),
         extra=extra,
     )
@@ -131,7 +132,7 @@ def run_tune(
         ),
         run_config=tune.RunConfig(
             name=f"{spec.name}-{launcher_id[:8]}",
-            storage_path=str(work_dir / "ray"),
+            storage_path=str(contained(work_dir, "ray", what="Ray results folder")),
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.budget.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),

@@ -32,6 +32,11 @@ def check_writable_dirs(spec: StudySpec) -> None:
         folders.append(("wandb.dir", spec.wandb.dir))
     if spec.promotion.enabled:
         folders.append(("promotion.dir", spec.promotion.dir))
+    from storage import contained, model_dir
+
+    contained(spec.work_dir, "trials", spec.name, what="trial folder")  # a StorageError before anything runs
+    if spec.promotion.enabled:
+        model_dir(spec.promotion.dir, spec.name)
     for key, folder in folders:
         path = Path(folder).expanduser()
         try:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from search_spaces import SearchSpace
 from studies._errors import SpecError
-from studies._spec import StudySpec, apply_overrides, parse_overrides
+from studies._spec import StudySpec, apply_overrides, parse_overrides, refuse_non_finite
 from studies._yaml import read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -77,6 +77,7 @@ def validate_spec(raw: dict[str, Any], overrides: list[str] | None = None, *, so
             for path, value in parsed
         ]
     data = apply_overrides(raw, parsed)
+    refuse_non_finite(data, source)
     _refuse_booleans_as_numbers(data, source)
     _check_enqueue(data, source)
     try:
@@ -166,10 +167,16 @@ def describe(error: ValidationError) -> str:
     else:
         text = first["msg"].removeprefix("Value error, ")
         got = first.get("input")
-        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {_short_repr(got)})"
         message = f"{text}{shown}"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{field}: {message}{more}"
+
+
+def _short_repr(value: Any) -> str:
+    """``repr(value)`` for a one-line message: control characters escaped, long values cut."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}...{text[-10:]} ({len(text)} characters)"
 
 
 def _loc_parts(loc: tuple[Any, ...]) -> list[str]:

@@ -127,9 +127,11 @@ def promote(study_name: str, storage_url: str | None = None, *, stream: TextIO |
         NotFoundError: If there is no such study, no COMPLETE trial, or its model is gone.
     """
     from storage import open_storage, resolve_url
+    from studies._names import require_name
     from studies._store import load_study, stored_spec
     from studies._task import prepare_task
 
+    require_name(study_name, "study")
     study = load_study(open_storage(resolve_url(storage_url), create=False), study_name)
     spec = stored_spec(study)
     return promote_best(study, spec, prepare_task(spec), stream=stream)

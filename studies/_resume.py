@@ -39,9 +39,11 @@ def resume(
     """
     import optuna
 
+    from studies._names import require_name
     from studies._presets import validate_spec
     from studies._store import find_study
 
+    require_name(study_name, "study")
     url = resolve_url(storage_url)
     storage = open_storage(url, create=False)  # a store that does not exist holds no study to resume
     if find_study(storage, study_name) is None:

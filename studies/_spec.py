@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any, Literal
 
 import yaml
@@ -20,10 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from search_spaces import SearchSpace, load_preset, preset_names
 from storage import redact
 from studies._errors import SpecError
-from studies._yaml import DuplicateKeyError, load_yaml
+from studies._names import NAME_RULE, name_problem
+from studies._yaml import MAX_DEPTH, DuplicateKeyError, LimitError, load_yaml
 from trainers import HYPERPARAMETERS, ModelSpec, TaskSpec, TrainerSpec
 
-_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 # What every evaluation reports (trainers.finetune), and so what an objective may name.
 OBJECTIVE_METRICS = ("accuracy", "f1", "eval_loss", "train_loss")
 
@@ -111,7 +112,7 @@ class RetentionSpec(_Section):
 class StudySpec(_Section):
     """A whole study. ``name`` is the study's key in the store."""
 
-    name: str = Field(pattern=_NAME_PATTERN)
+    name: str
     description: str = ""
     task: TaskSpec = Field(default_factory=TaskSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -129,6 +130,14 @@ class StudySpec(_Section):
     wandb: WandbSpec = Field(default_factory=WandbSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     retention: RetentionSpec = Field(default_factory=RetentionSpec)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _valid_name(cls, value: Any) -> Any:
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(f"not a valid study name ({problem}): use {NAME_RULE}")
+        return value
 
     @field_validator("objective", mode="before")
     @classmethod
@@ -197,10 +206,13 @@ class StudySpec(_Section):
 
     def identity(self) -> dict[str, Any]:
         """The parts that define what the study searches; changing them makes a different study."""
-        return self.model_dump(
+        data = self.model_dump(
             mode="json",
             include={"task", "model", "trainer", "objective", "select", "search_space", "sampler", "pruner"},
         )
+        if not data["model"]["trust_remote_code"]:
+            del data["model"]["trust_remote_code"]  # off, as before the field existed: stored hashes still match
+        return data
 
     def identity_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
@@ -213,21 +225,55 @@ class StudySpec(_Section):
         return data
 
 
+MAX_OVERRIDE_CHARS = 64 * 1024
+
+
 def parse_overrides(items: list[str] | None) -> list[tuple[list[str], Any]]:
-    """Parse ``--set a.b=value`` items; values are read as YAML (``1e-4``, ``true``, ``[1, 2]``)."""
+    """Parse ``--set a.b=value`` items; values are read as YAML (``1e-4``, ``true``, ``[1, 2]``).
+
+    Values meet the spec file's limits (:mod:`studies._yaml`); a key path is
+    dot-separated names, none empty.
+    """
     parsed = []
     for item in items or []:
         key, sep, raw = item.partition("=")
+        path = key.strip().split(".")
         if not sep or not key.strip():
-            raise SpecError(f"--set {item!r} is not of the form key.path=value (e.g. --set budget.n_trials=10)")
+            raise SpecError(f"--set {_cut(item)!r} is not of the form key.path=value (e.g. --set budget.n_trials=10)")
+        if not all(part.strip() for part in path) or len(path) > MAX_DEPTH:
+            raise SpecError(f"--set {_cut(key)!r}: give a dotted path of field names (e.g. budget.n_trials)")
+        if len(item) > MAX_OVERRIDE_CHARS:
+            raise SpecError(f"--set {_cut(key)}: the value is longer than {MAX_OVERRIDE_CHARS} characters")
         try:
             value = load_yaml(raw) if raw.strip() else None
-        except DuplicateKeyError as e:
-            raise SpecError(f"--set {key.strip()}: {e.problem}") from None
+        except (DuplicateKeyError, LimitError) as e:
+            raise SpecError(f"--set {_cut(key.strip())}: {e.problem}") from None
         except yaml.YAMLError:
             value = raw
-        parsed.append((key.strip().split("."), value))
+        parsed.append(([part.strip() for part in path], value))
     return parsed
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
+
+
+def refuse_non_finite(data: Any, source: str, where: str = "") -> None:
+    """Refuse NaN and infinities anywhere in a spec: no field of a study means "not a number" or "no limit" by them.
+
+    (``null`` is how a limit is left out, e.g. ``budget.timeout: null``.)
+
+    Raises:
+        SpecError: Naming the field.
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        raise SpecError(f"{source}: {where or 'spec'}: {data} is not a finite number: give a number (or null)")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            refuse_non_finite(value, source, f"{where}.{key}" if where else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            refuse_non_finite(value, source, f"{where}[{i}]")
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> dict[str, Any]:
@@ -246,4 +292,4 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]])
     return data
 
 
-__all__ = ["StudySpec", "apply_overrides", "parse_overrides", "preset_names"]
+__all__ = ["StudySpec", "apply_overrides", "parse_overrides", "preset_names", "refuse_non_finite"]

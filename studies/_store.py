@@ -195,9 +195,13 @@ def delete_study(storage: Any, name: str, book: LeaseBook) -> None:
 
 
 def rename_spec(spec: StudySpec, new_name: str | None) -> StudySpec:
-    if not new_name:
+    """``spec`` under the study name ``new_name`` (``--new-name``); ``None`` keeps the spec's name.
+
+    Raises:
+        SpecError: If ``new_name`` breaks the name rule.
+    """
+    if new_name is None:
         return spec
-    try:
-        return spec.model_copy(update={"name": type(spec).model_validate({**spec.model_dump(), "name": new_name}).name})
-    except Exception as e:
-        raise SpecError(f"--new-name {new_name!r} is not a valid study name: use letters, digits, '_', '-', '.'") from e
+    from studies._names import require_name
+
+    return spec.model_copy(update={"name": require_name(new_name, "--new-name")})

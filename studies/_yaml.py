@@ -1,4 +1,11 @@
-"""Reading YAML specs: safe loading, duplicate keys refused, one-line errors."""
+"""Reading YAML specs: safe loading, duplicate keys refused, bounded size, one-line errors.
+
+Limits (every spec and every ``--set`` value): at most :data:`MAX_SPEC_BYTES`
+of text, :data:`MAX_DEPTH` levels of nesting, and :data:`MAX_NODES` values once
+anchors, aliases and merge keys are expanded, so a small file cannot expand
+into gigabytes (the "billion laughs"). The limits are checked on the event
+stream, before anything is built.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,19 @@ from typing import Any
 import yaml
 
 from studies._errors import SpecError
+
+
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+MAX_NODES = 100_000
+
+
+class LimitError(yaml.YAMLError):
+    """The YAML text is too large, too deep, or expands to too many values."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
 
 
 class DuplicateKeyError(yaml.constructor.ConstructorError):
@@ -35,12 +55,61 @@ class _SpecLoader(yaml.SafeLoader):
 
 
 def load_yaml(text: str) -> Any:
-    """Parse YAML like ``yaml.safe_load``, refusing duplicate keys.
+    """Parse YAML like ``yaml.safe_load``, refusing duplicate keys and input past the limits.
 
     Raises:
-        yaml.YAMLError: If the text is not valid YAML; :class:`DuplicateKeyError` for a key given twice.
+        yaml.YAMLError: If the text is not valid YAML; :class:`DuplicateKeyError` for a key
+            given twice; :class:`LimitError` for text past the size, depth or expansion limits.
     """
-    return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: no arbitrary objects
+    if len(text) > MAX_SPEC_BYTES:
+        raise LimitError(f"it is {len(text)} characters long, more than the limit of {MAX_SPEC_BYTES}")
+    check_limits(text)
+    try:
+        return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: no arbitrary objects
+    except (ValueError, OverflowError, RecursionError) as e:  # e.g. an integer of more digits than Python reads
+        reason = (str(e).splitlines() or [type(e).__name__])[0].split(";")[0]
+        raise LimitError(f"a value cannot be read ({reason})") from e
+
+
+def check_limits(text: str) -> None:
+    """Walk the YAML events (no recursion, nothing built) and refuse too deep or too large documents.
+
+    Each anchor's expanded size is recorded when its node ends, so an alias (or a
+    merge key, which is an alias) counts as the whole node it repeats.
+
+    Raises:
+        LimitError: Past :data:`MAX_DEPTH` or :data:`MAX_NODES`, or an alias inside its own anchor.
+        yaml.YAMLError: If the text is not valid YAML.
+    """
+    sizes: dict[str, int] = {}
+    open_anchors: set[str] = set()
+    stack: list[list[Any]] = [[None, 0]]  # [anchor, expanded size so far] per open collection
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) > MAX_DEPTH:
+                raise LimitError(f"it nests deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1})")
+            if event.anchor:
+                open_anchors.add(event.anchor)
+            stack.append([event.anchor, 1])
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = stack.pop()
+            if anchor:
+                sizes[anchor] = size
+                open_anchors.discard(anchor)
+        elif isinstance(event, yaml.ScalarEvent):
+            size = 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor in open_anchors:
+                raise LimitError(f"the alias *{event.anchor} refers to a node that holds it (line {event.start_mark.line + 1})")
+            size = sizes.get(event.anchor, 1)  # an undefined alias is the composer's error
+        else:
+            continue
+        stack[-1][1] += size
+        if sum(frame[1] for frame in stack) > MAX_NODES:
+            raise LimitError(f"it expands to more than {MAX_NODES} values (anchors and aliases counted in full)")
 
 
 def read_yaml(path: Path, presets: Sequence[str] = ()) -> dict[str, Any]:
@@ -51,7 +120,14 @@ def read_yaml(path: Path, presets: Sequence[str] = ()) -> dict[str, Any]:
         presets: Preset names to suggest when the file does not exist.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            head = f.read(MAX_SPEC_BYTES + 1)
+        if len(head) > MAX_SPEC_BYTES:
+            raise SpecError(
+                f"spec {path} is larger than {MAX_SPEC_BYTES // 1024} KiB: a spec is a short YAML file; "
+                "check it is the spec file"
+            )
+        text = head.decode("utf-8")
     except FileNotFoundError:
         raise SpecError(
             f"spec file {path} does not exist: give a path or a preset name ({', '.join(presets)})"
@@ -67,6 +143,8 @@ def read_yaml(path: Path, presets: Sequence[str] = ()) -> dict[str, Any]:
         raise SpecError(f"cannot read spec {path}: {e.strerror or e}") from None
     try:
         data = load_yaml(text)
+    except LimitError as e:
+        raise SpecError(f"spec {path} is refused: {e.problem}: write the spec out plainly") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -77,4 +155,4 @@ def read_yaml(path: Path, presets: Sequence[str] = ()) -> dict[str, Any]:
     return data
 
 
-__all__ = ["DuplicateKeyError", "load_yaml", "read_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "MAX_SPEC_BYTES", "DuplicateKeyError", "LimitError", "load_yaml", "read_yaml"]

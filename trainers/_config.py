@@ -65,6 +65,9 @@ class ModelSpec(_Section):
     num_heads: int = Field(default=2, ge=1)
     vocab_size: int = Field(default=2000, ge=100)
     random_init: bool = False
+    trust_remote_code: bool = Field(
+        default=False, description="run Python code shipped with the model (hub or folder); off unless set"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:

@@ -32,6 +32,7 @@ def evaluate(model_dir: str | Path, prepared: Prepared, split: str = "test", bat
     import torch
     import transformers
 
+    from trainers._models import pretrained_options
     from trainers._runtime import quiet, release_memory
 
     splits = datasets.load_from_disk(str(prepared.data_dir))
@@ -42,8 +43,12 @@ def evaluate(model_dir: str | Path, prepared: Prepared, split: str = "test", bat
     data = data.select(order.tolist())
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with quiet():
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(model_dir).to(device).eval()
+        remote = prepared.trust_remote_code
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, trust_remote_code=remote)
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(
+            model_dir, **pretrained_options(model_dir, trust_remote_code=remote)
+        )
+        model = model.to(device).eval()
     collate = transformers.DataCollatorWithPadding(tokenizer)
     predictions, labels, loss_sum = [], [], 0.0
     try:

@@ -213,6 +213,7 @@ def _train(
     import datasets
     import transformers
 
+    from trainers._models import pretrained_options
     from trainers._runtime import quiet, release_memory
 
     splits = datasets.load_from_disk(str(prepared.data_dir))
@@ -227,10 +228,14 @@ def _train(
     model = trainer = None
     try:
         with quiet():
-            tokenizer = transformers.AutoTokenizer.from_pretrained(prepared.model_dir)
+            options = pretrained_options(prepared.model_dir, trust_remote_code=prepared.trust_remote_code)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(
+                prepared.model_dir, trust_remote_code=prepared.trust_remote_code
+            )
             transformers.set_seed(settings.seed)  # the classification head's initialization
             model = transformers.AutoModelForSequenceClassification.from_pretrained(
                 prepared.model_dir,
+                **options,
                 num_labels=prepared.num_labels,
                 id2label=dict(enumerate(prepared.label_names)),
                 label2id={name: i for i, name in enumerate(prepared.label_names)},

@@ -14,6 +14,7 @@ seeded random weights (throughput tests of a real model shape).
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections import Counter
 from collections.abc import Iterable
@@ -26,7 +27,12 @@ from trainers._config import ModelSpec
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+logger = logging.getLogger(__name__)
+
 TINY_BERT = "tiny-bert"
+# Weight files read with pickle (torch.load), which can run code when read.
+_PICKLED_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+_NOT_WEIGHTS = ("training_args.bin",)
 MINILM = "minilm-l6"
 _SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _MINILM_FILES = (
@@ -87,6 +93,46 @@ def local_dir(model: ModelSpec) -> Path:
     return path
 
 
+def pickled_weights(folder: Path) -> list[str]:
+    """The pickled weight files in ``folder`` that would be loaded: none when safetensors weights are there."""
+    if any(folder.glob("*.safetensors")):
+        return []
+    return sorted(
+        f.name for f in folder.iterdir() if f.suffix.lower() in _PICKLED_SUFFIXES and f.name not in _NOT_WEIGHTS
+    )
+
+
+def pretrained_options(folder: str | Path, *, trust_remote_code: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``from_pretrained(folder, ...)``: safetensors weights when the folder has them.
+
+    With ``use_safetensors=True`` transformers never falls back to a pickled
+    ``pytorch_model.bin`` lying beside the safetensors file.
+    """
+    options: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if any(Path(folder).glob("*.safetensors")):
+        options["use_safetensors"] = True
+    return options
+
+
+def warn_unsafe(model: ModelSpec, folder: Path | None = None) -> None:
+    """Log a warning for what can run code when the model loads: remote code, pickled weights."""
+    if model.trust_remote_code:
+        logger.warning(
+            "model.trust_remote_code is on: Python code shipped with %r will run on every node; "
+            "set it only for models you trust",
+            model.name,
+        )
+    if folder is not None and folder.is_dir():
+        pickled = pickled_weights(folder)
+        if pickled:
+            logger.warning(
+                "model folder %s has pickled weights only (%s), which can run code when loaded: "
+                "load it only if you trust it, or save it again with safetensors (save_pretrained's default)",
+                folder,
+                ", ".join(pickled),
+            )
+
+
 def _folder_identity(path: Path) -> list[dict[str, Any]]:
     return [file_identity(f) for f in sorted(path.iterdir()) if f.is_file()]
 
@@ -121,7 +167,8 @@ def model_identity(model: ModelSpec, max_length: int, seed: int) -> dict[str, An
         max_length: The task's ``max_length`` (the tiny-bert position table size).
         seed: The seed of random initialization.
     """
-    identity = {"model": model.model_dump(), "tokenizer": tokenizer_identity(model)}
+    # trust_remote_code changes whether a model may load, not what it is.
+    identity = {"model": model.model_dump(exclude={"trust_remote_code"}), "tokenizer": tokenizer_identity(model)}
     if model_kind(model) == TINY_BERT:
         identity.update(max_length=max_length, seed=seed)
     elif model.random_init:
@@ -215,22 +262,29 @@ def materialize(model: ModelSpec, seed: int, target: Path) -> None:
         return
     transformers.set_seed(seed)
     if kind == "hub":
-        loaded, tokenizer = load_hub_model(model.name, model.revision, random_init=model.random_init)
+        loaded, tokenizer = load_hub_model(
+            model.name, model.revision, random_init=model.random_init, trust_remote_code=model.trust_remote_code
+        )
     else:
         folder = str(minilm_dir() if kind == MINILM else local_dir(model))
-        tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-        loaded = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(folder))
+        remote = {"trust_remote_code": model.trust_remote_code}
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **remote)
+        config = transformers.AutoConfig.from_pretrained(folder, **remote)
+        loaded = transformers.AutoModel.from_config(config, **remote)
     loaded.save_pretrained(target)
     tokenizer.save_pretrained(target)
 
 
-def load_hub_model(name: str, revision: str | None, *, random_init: bool) -> tuple[PreTrainedModel, Any]:
+def load_hub_model(
+    name: str, revision: str | None, *, random_init: bool, trust_remote_code: bool = False
+) -> tuple[PreTrainedModel, Any]:
     """Download (or reuse) a hub model and its tokenizer: the only model path that needs a network.
 
     Args:
         name: The hub id, e.g. ``bert-base-uncased`` or ``FacebookAI/roberta-base``.
         revision: A branch, tag or commit; ``None`` is the latest.
         random_init: Whether only the config is needed (the caller re-initializes the weights).
+        trust_remote_code: Whether Python code shipped with the model may run.
 
     Raises:
         ModelError: If the model cannot be loaded (unknown id, no network).
@@ -242,11 +296,12 @@ def load_hub_model(name: str, revision: str | None, *, random_init: bool) -> tup
     alternatives = "use a local folder, 'tiny-bert' or 'minilm-l6'"
     with hub_access() as access:
         try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(name, revision=revision)
+            remote = {"trust_remote_code": trust_remote_code}
+            tokenizer = transformers.AutoTokenizer.from_pretrained(name, revision=revision, **remote)
             if random_init:
-                config = transformers.AutoConfig.from_pretrained(name, revision=revision)
-                return transformers.AutoModel.from_config(config), tokenizer
-            return transformers.AutoModel.from_pretrained(name, revision=revision), tokenizer
+                config = transformers.AutoConfig.from_pretrained(name, revision=revision, **remote)
+                return transformers.AutoModel.from_config(config, **remote), tokenizer
+            return transformers.AutoModel.from_pretrained(name, revision=revision, **remote), tokenizer
         except (OSError, ValueError) as e:
             if access != "online":
                 raise ModelError(f"{not_cached(f'model.name {name!r}', access)}, or {alternatives}") from e

@@ -39,6 +39,7 @@ from trainers._models import (
     model_kind,
     tokenizer_identity,
     train_wordpiece,
+    warn_unsafe,
 )
 from trainers._sources import local_files, source_identity, source_kind, synthetic_sizes
 
@@ -64,6 +65,7 @@ class Prepared:
         sizes: Rows per split.
         fingerprint: The cache key of this preparation (data and model).
         cache_hit: Whether everything was found in the cache.
+        trust_remote_code: Whether the model's own Python code may run when it loads (the spec's choice).
     """
 
     data_dir: Path
@@ -74,6 +76,7 @@ class Prepared:
     sizes: dict[str, int]
     fingerprint: str
     cache_hit: bool = False
+    trust_remote_code: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict, to ship to workers; :meth:`from_dict` reverses it."""
@@ -148,7 +151,7 @@ def _build_data(task: TaskSpec, model: ModelSpec, base_dir: Path | None, cache_d
         tokenizer = train_wordpiece(texts, model.vocab_size, task.max_length)
         tokenizer.save_pretrained(staging / "tokenizer")
     else:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(base_dir)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(base_dir, trust_remote_code=model.trust_remote_code)
         if not tokenizer.is_fast:
             raise ModelError(f"model.name '{model.name}' has no fast tokenizer: use a model with a tokenizer.json")
     tokenized, n_cut = tokenize_splits(splits, tokenizer, task.max_length, task.truncation)
@@ -210,10 +213,13 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared
 
     with quiet():
         model_hit = True
+        if kind != "local" or model.random_init:
+            warn_unsafe(model)
         if kind == TINY_BERT:
             base_dir = None
         elif kind == "local" and not model.random_init:
             base_dir = local_dir(model).resolve()
+            warn_unsafe(model, base_dir)
         else:
             model_hit = _ensure(model_entry, lambda staging: materialize(model, task.seed, staging))
             base_dir = model_entry
@@ -243,4 +249,5 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared
         sizes=meta["sizes"],
         fingerprint=content_key(data_key, model_key),
         cache_hit=data_hit and model_hit,
+        trust_remote_code=model.trust_remote_code,
     )

@@ -9,6 +9,8 @@ code that needs a network.
 from __future__ import annotations
 
 import logging
+import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,7 +139,9 @@ def load_source(task: TaskSpec, cache_dir: Path) -> DatasetDict:
     if kind == "local":
         files = local_files(task)
         builder = FILE_BUILDERS[next(iter(files.values()))[0].suffix.lower()]
+        limit = max_data_bytes()
         for file in (f for paths in files.values() for f in paths):
+            _check_size(task, file, limit)
             _check_not_empty(task, file, builder)
         data_files = {split: [str(f) for f in paths] for split, paths in files.items()}
         try:
@@ -155,6 +159,38 @@ def load_source(task: TaskSpec, cache_dir: Path) -> DatasetDict:
                 "fix the file where the error points, or give it the suffix of its real format"
             ) from e
     return load_hub_dataset(task.dataset, task.dataset_config, task.dataset_revision, cache_dir=str(cache_dir))
+
+
+MAX_DATA_ENV = "STUDIES_MAX_DATA_MB"
+DEFAULT_MAX_DATA_MB = 4096
+
+
+def max_data_bytes() -> int:
+    """The largest local data file a task may read: ``STUDIES_MAX_DATA_MB`` megabytes (default 4096).
+
+    Raises:
+        DataError: If the variable is not a positive number.
+    """
+    raw = os.environ.get(MAX_DATA_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_DATA_MB * 1024 * 1024
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        megabytes = float("nan")
+    if not math.isfinite(megabytes) or megabytes <= 0:
+        raise DataError(f"{MAX_DATA_ENV}={raw!r} is not a positive number of megabytes: e.g. {MAX_DATA_ENV}=8192")
+    return int(megabytes * 1024 * 1024)
+
+
+def _check_size(task: TaskSpec, file: Path, limit: int) -> None:
+    """Refuse a data file larger than ``limit`` bytes, before any of it is read."""
+    size = file.stat().st_size
+    if size > limit:
+        raise DataError(
+            f"task.dataset file {file.name} is {size / 2**20:.1f} MB, more than the limit of {limit / 2**20:.1f} MB: "
+            f"sample it down, or raise the limit with {MAX_DATA_ENV}=<megabytes>"
+        )
 
 
 def _first_line(error: BaseException) -> str:
