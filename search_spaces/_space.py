@@ -7,8 +7,17 @@ parameter, written in YAML as::
     per_device_train_batch_size: {type: categorical, choices: [16, 32]}
     num_train_epochs: {type: int, low: 2, high: 4}
 
+Any parameter may carry a condition, ``when``: it then exists only in trials
+where the named parameters took the given values (one value or a list)::
+
+    lr_scheduler_type: {type: categorical, choices: [linear, cosine_with_restarts]}
+    num_cycles: {type: int, low: 1, high: 4, when: {lr_scheduler_type: cosine_with_restarts}}
+
+Such a space is sampled define-by-run (:meth:`SearchSpace.sample`): an inactive
+parameter is never suggested, so it is absent from the trial's parameters.
+
 Names are the trainer's hyperparameter names (see ``trainers.HYPERPARAMETERS``);
-the spec checks them, this module only knows shapes and ranges.
+the spec checks them, this module only knows shapes, ranges and conditions.
 """
 
 from __future__ import annotations
@@ -19,14 +28,28 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-if TYPE_CHECKING:
-    from optuna.distributions import BaseDistribution
+from search_spaces._conditions import Scalar, check_conditions, is_active, same_value, sampling_order
 
-Scalar = bool | int | float | str | None
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
 
 
 class _Param(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: dict[str, Scalar | list[Scalar]] | None = Field(
+        default=None, description="parent parameter -> the value(s) that make this parameter exist"
+    )
+
+    def can_take(self, value: Any) -> bool:
+        """Whether sampling can give ``value`` (for checking conditions and enqueued values)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return bool(self.distribution()._contains(float(value)))  # type: ignore[attr-defined]
+
+    def describe(self) -> str:
+        return f"{self.low} to {self.high}"  # type: ignore[attr-defined]
 
 
 class FloatParam(_Param):
@@ -52,6 +75,9 @@ class FloatParam(_Param):
         from optuna.distributions import FloatDistribution
 
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Scalar:
+        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
 
     def grid(self) -> list[Scalar]:
         if self.step is None:
@@ -86,6 +112,14 @@ class IntParam(_Param):
 
         return IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
+    def suggest(self, trial: optuna.Trial, name: str) -> Scalar:
+        return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
+
+    def can_take(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            return False
+        return self.low <= value <= self.high and (int(value) - self.low) % self.step == 0
+
     def grid(self) -> list[Scalar]:
         return list(range(self.low, self.high + 1, self.step))
 
@@ -111,6 +145,15 @@ class CategoricalParam(_Param):
 
         return CategoricalDistribution(tuple(self.choices))
 
+    def suggest(self, trial: optuna.Trial, name: str) -> Scalar:
+        return trial.suggest_categorical(name, self.choices)
+
+    def can_take(self, value: Any) -> bool:
+        return any(same_value(value, choice) for choice in self.choices)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(str(c).lower() if isinstance(c, bool) else repr(c) for c in self.choices)
+
     def grid(self) -> list[Scalar]:
         return list(self.choices)
 
@@ -123,22 +166,68 @@ Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator=
 
 
 class SearchSpace(BaseModel):
-    """A named set of parameters; the unit the sampler explores."""
+    """A named set of parameters, some maybe conditional; the unit the sampler explores."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     params: dict[str, Param] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _check_conditions(self) -> SearchSpace:
+        check_conditions(self.params)
+        return self
+
+    @property
+    def conditional(self) -> bool:
+        """Whether some parameter exists only under a condition."""
+        return any(p.when for p in self.params.values())
+
+    def order(self) -> list[str]:
+        """The parameter names in sampling order (each after the parents its condition names)."""
+        return sampling_order({name: p.when for name, p in self.params.items()})
+
+    def sample(self, trial: optuna.Trial) -> dict[str, Scalar]:
+        """Suggest every active parameter on ``trial``, define-by-run; inactive ones are not suggested.
+
+        Args:
+            trial: A trial from ``study.ask()`` (enqueued values are returned as given).
+
+        Returns:
+            The active parameters' values, by name.
+        """
+        values: dict[str, Scalar] = {}
+        for name in self.order():
+            param = self.params[name]
+            if is_active(param.when, values):
+                values[name] = param.suggest(trial, name)
+        return values
+
+    def active(self, params: dict[str, Any]) -> list[str]:
+        """The names that are active when the parameters take the values in ``params``."""
+        names: list[str] = []
+        seen: dict[str, Any] = {}
+        for name in self.order():
+            if is_active(self.params[name].when, seen):
+                names.append(name)
+                if name in params:
+                    seen[name] = params[name]
+        return names
+
     def distributions(self) -> dict[str, BaseDistribution]:
-        """The Optuna distribution of every parameter, by name."""
+        """The Optuna distribution of every parameter, by name (active or not)."""
         return {name: p.distribution() for name, p in self.params.items()}
 
     def grid(self) -> dict[str, list[Scalar]]:
         """Every parameter's grid values, for the grid sampler.
 
         Raises:
-            ValueError: If a float parameter has no ``step``.
+            ValueError: If a float parameter has no ``step``, or the space is conditional.
         """
+        if self.conditional:
+            raise ValueError(
+                "a conditional space cannot be gridded (the grid sampler needs every parameter in every trial): "
+                "use the tpe or random sampler, or drop the conditions"
+            )
         return {name: p.grid() for name, p in self.params.items()}
 
     def grid_size(self) -> int:
@@ -146,11 +235,10 @@ class SearchSpace(BaseModel):
         return math.prod(len(v) for v in self.grid().values())
 
     def contains(self, params: dict[str, Any]) -> bool:
-        """Whether ``params`` names exactly this space's parameters, each inside its range."""
-        if set(params) != set(self.params):
+        """Whether ``params`` names exactly the parameters active at its values, each inside its range."""
+        if set(params) != set(self.active(params)):
             return False
-        dists = self.distributions()
-        return all(dists[k]._contains(dists[k].to_internal_repr(v)) for k, v in params.items())
+        return all(self.params[k].can_take(v) for k, v in params.items())
 
     def grid_points(self) -> list[dict[str, Scalar]]:
         """Every point of the grid, in a stable order."""

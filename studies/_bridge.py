@@ -105,7 +105,6 @@ class StudyBridge:
         self.spec = spec
         self._lock = lock
         self._launcher_id = launcher_id
-        self._dists = spec.search_space.distributions()
         self._live: dict[str, _Live] = {}
         self._guard = threading.RLock()
         self._next_ask = 0.0
@@ -173,15 +172,18 @@ class StudyBridge:
                 self._next_ask = time.monotonic() + _ASK_RETRY_SECONDS
                 self._next_reap = 0.0
                 return None
-            trial = self.study.ask(self._dists)
+            trial = self.study.ask()
+            # Define-by-run: a conditional parameter is suggested only when its condition holds,
+            # so an inactive one is absent from the trial (not filled with a default).
+            params = self.spec.search_space.sample(trial)
             trial.set_user_attr("launcher_id", self._launcher_id)
             trial.set_user_attr("ray_trial_id", ray_trial_id)
         with self._guard:
             self._live[ray_trial_id] = _Live(trial=trial, started=time.time())
             self.started_here += 1
-        _log.info("trial %d started with %s", trial.number, trial.params)
+        _log.info("trial %d started with %s", trial.number, params)
         notify(self.observers, "trial_started", self.study, trial.number)
-        return {"params": dict(trial.params), "trial_number": trial.number}
+        return {"params": params, "trial_number": trial.number}
 
     def finish(self, ray_trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
         """Tell the study how the trial ended (see the module docstring for the rules)."""
@@ -385,7 +387,8 @@ class StudyBridge:
         live.traceback = traceback
 
 
-REPORTED_METRICS = (*OBJECTIVE_METRICS, "epoch")
+# The evaluation metrics, the epoch's mean training loss and the epoch: what a report keeps.
+REPORTED_METRICS = (*OBJECTIVE_METRICS, "train_loss", "epoch")
 
 
 def _is_number(value: Any) -> bool:

@@ -126,11 +126,17 @@ def _check_enqueue(data: dict[str, Any], source: str) -> None:
             if problem:
                 shown = str(value).lower() if isinstance(value, bool) else repr(value)
                 raise SpecError(f"{source}: enqueue[{i}].{name}: {shown} {problem}")
-        missing = sorted(set(params) - set(config))
-        if missing:
+        active = space.active(config)
+        inactive = sorted(set(config) - set(active))
+        if inactive:
             raise SpecError(
-                f"{source}: enqueue[{i}]: {', '.join(missing)} missing: give every parameter of the space ({expected})"
+                f"{source}: enqueue[{i}].{inactive[0]}: its condition does not hold for the other values given: "
+                f"leave it out (it is inactive) or change the value its condition names"
             )
+        missing = sorted(set(active) - set(config))
+        if missing:
+            every = "every active parameter" if space.conditional else "every parameter of the space"
+            raise SpecError(f"{source}: enqueue[{i}]: {', '.join(missing)} missing: give {every} ({expected})")
 
 
 def _enqueue_problem(param: Any, value: Any) -> str:

@@ -79,7 +79,8 @@ def promote_best(
     root = Path(spec.promotion.dir)
     target = model_dir(root, spec.name)
     clean_stale(root, spec.name)
-    test = evaluate(source, prepared, split="test")
+    # A tuned max_length/truncation picks the test split the model was trained to read.
+    test = evaluate(source, prepared.for_params(best.params), split="test")
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
     record = {
         "study": spec.name,
@@ -92,7 +93,9 @@ def promote_best(
         "values": best.values,
         "base_model": spec.model.name,
         "dataset": spec.task.dataset,
+        "revisions": revisions(spec, prepared),
         "label_names": prepared.label_names,
+        "positive_label": prepared.positive_label,
         "data_sizes": prepared.sizes,
         "trials": {k: v for k, v in counts.items() if v},
         "package_version": __version__,
@@ -150,23 +153,65 @@ def _reported_at_best(trial: optuna.trial.FrozenTrial, spec: StudySpec) -> dict[
     return {}
 
 
+def revisions(spec: StudySpec, prepared: Prepared) -> dict[str, dict[str, Any]]:
+    """Where the base model and the data came from: the requested revision and, from the hub, the commit used."""
+    found = prepared.revisions
+    return {
+        "model": {
+            "name": spec.model.name,
+            "source": found.get("model_source"),
+            "revision": spec.model.revision,
+            "commit": found.get("model"),
+        },
+        "dataset": {
+            "name": spec.task.dataset,
+            "source": found.get("dataset_source"),
+            "config": spec.task.dataset_config,
+            "revision": spec.task.dataset_revision,
+            "commit": found.get("dataset"),
+        },
+    }
+
+
+def _revision_line(entry: dict[str, Any]) -> str:
+    if entry.get("source") != "hub":
+        return f"`{entry['name']}` ({entry.get('source') or 'local'}, no hub revision)"
+    requested = entry.get("revision") or "latest"
+    return f"`{entry['name']}` at hub commit `{entry.get('commit') or 'unknown'}` (requested: {requested})"
+
+
+def _metric_names(record: dict[str, Any]) -> list[str]:
+    from trainers import METRICS
+
+    reported = set(record["validation"]) | set(record["test"])
+    return [name for name in METRICS if name in reported]
+
+
 def model_card(record: dict[str, Any], spec: StudySpec) -> str:
     """The promoted model's README: what it is, how it was chosen, how to load it."""
     val = record["validation"]
     params = "\n".join(f"| `{k}` | {v} |" for k, v in sorted(record["params"].items()))
     metrics = "\n".join(
         f"| {name} | {val.get(name, float('nan')):.4f} | {record['test'].get(name, float('nan')):.4f} |"
-        for name in ("accuracy", "f1", "eval_loss")
+        for name in _metric_names(record)
+    )
+    revisions = record.get("revisions") or {}
+    labels = record["label_names"]
+    positive = record.get("positive_label")
+    scoring = (
+        f"binary F1 and ROC AUC score the positive label `{positive}`"
+        if len(labels) == 2
+        else "F1 is the macro F1; ROC AUC the macro mean of one-vs-rest AUCs"
     )
     trials = ", ".join(f"{n} {k.lower()}" for k, n in record["trials"].items())
     return f"""# {record["study"]}: {spec.model.name} fine-tuned on {spec.task.dataset}
 
 {spec.description or "A text classifier promoted from a hyperparameter-optimization study."}
 
-- Base model: `{record["base_model"]}`
-- Data: `{record["dataset"]}` (train {record["data_sizes"].get("train")}, validation \
+- Base model: {_revision_line(revisions["model"]) if revisions else f'`{record["base_model"]}`'}
+- Data: {_revision_line(revisions["dataset"]) if revisions else f'`{record["dataset"]}`'} (train {record["data_sizes"].get("train")}, validation \
 {record["data_sizes"].get("validation")}, test {record["data_sizes"].get("test")} examples); \
-labels {", ".join(record["label_names"])}
+labels {", ".join(labels)}; {scoring}
 - Study: {trials}; objective {", ".join(f"{o['direction']} {o['metric']}" for o in record["objective"])} \
 (trial value = its {record["select"]} report); promoted trial {record["trial"]}
 - Promoted {record["promoted_at"]} by hpo-studies {record["package_version"]}

@@ -122,7 +122,8 @@ def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     """The Optuna sampler the spec names.
 
     TPE runs with ``constant_liar`` (unless the options turn it off) so trials
-    running at the same time get different parameters; the grid sampler skips
+    running at the same time get different parameters, and multivariate (with
+    ``group`` on a conditional space); the grid sampler skips
     grid points that are already running or done.
     """
     sampler: SamplerSpec = spec.sampler
@@ -131,6 +132,10 @@ def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     if sampler.name == "tpe":
         options.setdefault("constant_liar", True)
         options.setdefault("multivariate", True)
+        if spec.search_space.conditional and options["multivariate"]:
+            # group=True models each set of parameters that appear together (one per branch of a
+            # condition) jointly, instead of falling back to independent sampling for them.
+            options.setdefault("group", True)
     fixed = {"seed": sampler.seed} if sampler.seed is not None else {}
     args = (spec.search_space.grid(),) if sampler.name == "grid" else ()
     return _construct("sampler", sampler.name, cls, options, *args, **fixed)

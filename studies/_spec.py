@@ -11,6 +11,7 @@ checked exactly like the file. The store's URL has its own order, kept in
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from typing import Any, Literal
@@ -23,10 +24,13 @@ from storage import redact
 from studies._errors import SpecError
 from studies._names import NAME_RULE, name_problem
 from studies._yaml import MAX_DEPTH, DuplicateKeyError, LimitError, load_yaml
-from trainers import HYPERPARAMETERS, ModelSpec, TaskSpec, TrainerSpec
+from trainers import DATA_HYPERPARAMETERS, HYPERPARAMETERS, METRICS, ModelSpec, TaskSpec, TrainerSpec
 
 # What every evaluation reports (trainers.finetune), and so what an objective may name.
-OBJECTIVE_METRICS = ("accuracy", "f1", "eval_loss", "train_loss")
+OBJECTIVE_METRICS = METRICS
+TUNABLE = HYPERPARAMETERS | DATA_HYPERPARAMETERS
+# Each distinct max_length/truncation pair a space can give is tokenized at preparation: keep it few.
+MAX_DATA_VARIANTS = 16
 
 
 class _Section(BaseModel):
@@ -158,13 +162,14 @@ class StudySpec(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StudySpec:
-        unknown = sorted(set(self.search_space.params) - HYPERPARAMETERS)
+        unknown = sorted(set(self.search_space.params) - TUNABLE)
         if unknown:
             raise ValueError(
                 f"search_space: {unknown[0]!r} is not a tunable hyperparameter; "
-                f"choose from {', '.join(sorted(HYPERPARAMETERS))}"
+                f"choose from {', '.join(sorted(TUNABLE))}"
             )
         self._check_space_fits_trainer()
+        self._check_data_variants()
         if self.trainer.precision in ("fp16", "bf16") and not self.resources.gpus:
             raise ValueError(
                 f"trainer.precision {self.trainer.precision} needs a CUDA GPU but resources.gpus is 0: "
@@ -173,32 +178,71 @@ class StudySpec(_Section):
         metrics = [o.metric for o in self.objective]
         for metric in metrics:
             if metric not in OBJECTIVE_METRICS:
+                why = "is not an evaluation metric" if metric == "train_loss" else "is not reported"
                 raise ValueError(
-                    f"objective metric {metric!r} is not reported: choose from {', '.join(OBJECTIVE_METRICS)}"
+                    f"objective metric {metric!r} {why}: choose from {', '.join(OBJECTIVE_METRICS)}"
                 )
         if len(set(metrics)) != len(metrics):
             raise ValueError(f"objective lists a metric twice ({metrics}): list each once")
         for i, config in enumerate(self.enqueue):
             if not self.search_space.contains(config):
                 raise ValueError(
-                    f"enqueue[{i}] {config} does not fit the search space: give exactly "
-                    f"{', '.join(sorted(self.search_space.params))}, each inside its range"
+                    f"enqueue[{i}] {config} does not fit the search space: give exactly the active parameters "
+                    f"of {', '.join(sorted(self.search_space.params))}, each inside its range"
                 )
         return self
 
     def _check_space_fits_trainer(self) -> None:
         """Every value the space can sample must be a valid trainer setting, or trials would fail one by one."""
-        settings = self.trainer.model_dump()
         for name, param in self.search_space.params.items():
+            section, model = ("task", self.task) if name in DATA_HYPERPARAMETERS else ("trainer", self.trainer)
+            settings = model.model_dump()
             for value in param.extremes():
                 try:
-                    TrainerSpec.model_validate({**settings, name: value})
+                    type(model).model_validate({**settings, name: value})
                 except ValidationError as e:
-                    reason = e.errors()[0]["msg"]
+                    reason = e.errors()[0]["msg"].removeprefix("Value error, ")
                     raise ValueError(
-                        f"search_space.params.{name}: the value {value!r} is not a valid trainer.{name} "
+                        f"search_space.params.{name}: the value {value!r} is not a valid {section}.{name} "
                         f"({reason[:1].lower()}{reason[1:]}): narrow the range or fix the choices"
                     ) from None
+
+    def _check_data_variants(self) -> None:
+        """``max_length`` and ``truncation`` are tokenized once per value: they need a few listed values."""
+        count = 1
+        for name in sorted(DATA_HYPERPARAMETERS & set(self.search_space.params)):
+            param = self.search_space.params[name]
+            if param.type == "float":
+                raise ValueError(f"search_space.params.{name}: use type int or categorical (each value is tokenized)")
+            count *= len(param.grid()) + (1 if param.when else 0)
+        if count > MAX_DATA_VARIANTS:
+            raise ValueError(
+                f"search_space: max_length and truncation give {count} distinct tokenizations to prepare: "
+                f"give at most {MAX_DATA_VARIANTS} (e.g. a categorical max_length with a few values)"
+            )
+
+    def data_variants(self) -> list[dict[str, Any]]:
+        """Every ``max_length``/``truncation`` pair a trial may train on, longest first (empty: neither is tuned)."""
+        tuned = sorted(DATA_HYPERPARAMETERS & set(self.search_space.params))
+        if not tuned:
+            return []
+        options = []
+        for name in tuned:
+            param = self.search_space.params[name]
+            values = param.grid()
+            if param.when:  # inactive in some trials, which train on the task's own value
+                values = [*values, getattr(self.task, name)]
+            options.append(list(dict.fromkeys(values)))
+        variants = [dict(zip(tuned, values)) for values in itertools.product(*options)]
+        return sorted(variants, key=lambda v: -int(v.get("max_length", self.task.max_length)))
+
+    def setting_values(self) -> dict[str, list[Any]]:
+        """Each trainer setting and every value trials may give it: the section's own and the space's extremes."""
+        values = {name: [value] for name, value in self.trainer.model_dump().items()}
+        for name, param in self.search_space.params.items():
+            if name in values:
+                values[name] = [*values[name], *param.extremes()]
+        return values
 
     @property
     def multi_objective(self) -> bool:

@@ -12,10 +12,32 @@ if TYPE_CHECKING:
 
 
 def prepare_task(spec: StudySpec) -> Prepared:
-    """Prepare the study's data and base model once (cached under ``work_dir/cache``)."""
-    from trainers import prepare
+    """Prepare the study's data and base model once (cached under ``work_dir/cache``), and check the model.
 
-    return prepare(spec.task, spec.model, Path(spec.work_dir).resolve() / "cache")
+    When the search space tunes ``max_length`` or ``truncation``, the data is
+    tokenized once per distinct pair (longest first, so a length the model
+    cannot take fails before anything else is tokenized); the result carries
+    them as ``variants`` and a trial takes its own with ``Prepared.for_params``.
+    Tiny-bert's position table is sized for the longest.
+
+    Raises:
+        DataError, ModelError: If the data or the model cannot be prepared, or the
+            model cannot take a setting trials may give it (one line each).
+    """
+    import dataclasses
+
+    from trainers import check_model_settings, prepare, variant_key
+
+    cache = Path(spec.work_dir).resolve() / "cache"
+    variants = spec.data_variants()
+    positions = max([spec.task.max_length, *(int(v.get("max_length", 0)) for v in variants)])
+    prepared_variants = {
+        variant_key(v): prepare(spec.task.model_copy(update=v), spec.model, cache, positions=positions).to_dict()
+        for v in variants
+    }
+    base = prepare(spec.task, spec.model, cache, positions=positions)
+    check_model_settings(base.model_dir, spec.setting_values())
+    return dataclasses.replace(base, variants=prepared_variants) if prepared_variants else base
 
 
 def trial_value(spec: StudySpec, reports: dict[int, dict[str, float]]) -> list[float] | None:

@@ -95,7 +95,7 @@ def _run_trial(config: dict[str, Any], context: TrialContext) -> None:
     from ray import tune
 
     from studies._tracking import TrialRun
-    from trainers import DivergedError, Prepared, TrainerSpec, finetune
+    from trainers import DATA_HYPERPARAMETERS, DivergedError, Prepared, TrainerSpec, finetune
     from trainers._runtime import release_memory
 
     entered = time.time()
@@ -138,11 +138,14 @@ def _run_trial(config: dict[str, Any], context: TrialContext) -> None:
 
     started = time.time()
     node["setup_seconds"] = round(started - entered, 3)
+    # max_length/truncation pick the trial's tokenized data; the rest are trainer settings.
+    prepared = Prepared.from_dict(context.prepared or {}).for_params(params)
+    settings = {k: v for k, v in params.items() if k not in DATA_HYPERPARAMETERS}
     try:
         result = finetune(
-            Prepared.from_dict(context.prepared or {}),
+            prepared,
             TrainerSpec.model_validate(context.trainer),
-            params,
+            settings,
             trial_dir,
             report=report,
             objective=objective.metric,

@@ -6,15 +6,19 @@ study; ``finetune`` runs once per trial, from the ``Prepared`` result;
 ``evaluate`` scores a kept model on the test split.
 """
 
-from trainers._config import HYPERPARAMETERS, DataError, ModelSpec, TaskSpec, TrainerSpec
+from trainers._config import DATA_HYPERPARAMETERS, HYPERPARAMETERS, DataError, ModelSpec, TaskSpec, TrainerSpec
 from trainers._evaluate import evaluate
 from trainers._finetune import FinetuneResult, finetune
+from trainers._metrics import METRICS
 from trainers._models import ModelError
-from trainers._prepare import Prepared, prepare
+from trainers._prepare import Prepared, prepare, variant_key
 from trainers._reporting import DivergedError, Report
+from trainers._tuning import check_model_settings
 
 __all__ = [
+    "DATA_HYPERPARAMETERS",
     "HYPERPARAMETERS",
+    "METRICS",
     "DataError",
     "DivergedError",
     "FinetuneResult",
@@ -24,7 +28,9 @@ __all__ = [
     "Report",
     "TaskSpec",
     "TrainerSpec",
+    "check_model_settings",
     "evaluate",
     "finetune",
     "prepare",
+    "variant_key",
 ]

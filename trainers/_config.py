@@ -38,6 +38,9 @@ class TaskSpec(_Section):
     text_pair_column: str | None = None
     label_column: str = "label"
     labels: list[str] | None = None
+    positive_label: str | None = Field(
+        default=None, description="the class binary F1 and ROC AUC score; default: the second of the labels"
+    )
     max_length: int = Field(default=128, ge=8, le=8192)
     truncation: Literal["head", "tail", "head+tail"] = "head"
     clean: list[Literal["html", "whitespace"]] = Field(default_factory=list)
@@ -46,7 +49,20 @@ class TaskSpec(_Section):
     test_size: int | None = Field(default=None, ge=1)
     eval_fraction: float = Field(default=0.1, gt=0, lt=1)
     test_fraction: float = Field(default=0.1, gt=0, lt=1)
+    synthetic_classes: int = Field(default=2, ge=2, le=6, description="classes of the synthetic data set")
     seed: int = 42
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskSpec:
+        if self.positive_label is not None and self.labels is not None:
+            if self.positive_label.lower() not in (label.lower() for label in self.labels):
+                raise ValueError(
+                    f"positive_label {self.positive_label!r} is not among task.labels {self.labels}: "
+                    "name one of the labels"
+                )
+        if self.synthetic_classes != 2 and self.dataset != "synthetic":
+            raise ValueError("synthetic_classes applies to dataset synthetic only: remove it")
+        return self
 
 
 class ModelSpec(_Section):
@@ -96,6 +112,18 @@ class TrainerSpec(_Section):
     dataloader_workers: int = Field(default=0, ge=0)
     max_steps_per_epoch: int | None = Field(default=None, ge=1)
     seed: int = 42
+    # Model-level settings (trainers._tuning applies them; None keeps the model's own value).
+    hidden_dropout: float | None = Field(default=None, ge=0, lt=1)
+    attention_dropout: float | None = Field(default=None, ge=0, lt=1)
+    classifier_dropout: float | None = Field(default=None, ge=0, lt=1)
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    layerwise_lr_decay: float = Field(default=1.0, gt=0, le=1, description="1: one learning rate for all layers")
+    freeze_embeddings: bool = False
+    freeze_layers: int = Field(default=0, ge=0, description="freeze the lowest N encoder layers")
+    adam_beta1: float = Field(default=0.9, ge=0, lt=1)
+    adam_beta2: float = Field(default=0.999, ge=0, lt=1)
+    adam_epsilon: float = Field(default=1e-8, gt=0)
+    num_cycles: int = Field(default=1, ge=1, description="restarts of cosine_with_restarts")
 
 
 # Names a search space may tune: each is a TrainerSpec field the trial overrides.
@@ -110,5 +138,18 @@ HYPERPARAMETERS: frozenset[str] = frozenset(
         "max_grad_norm",
         "lr_scheduler_type",
         "seed",
+        "hidden_dropout",
+        "attention_dropout",
+        "classifier_dropout",
+        "label_smoothing",
+        "layerwise_lr_decay",
+        "freeze_embeddings",
+        "freeze_layers",
+        "adam_beta1",
+        "adam_beta2",
+        "adam_epsilon",
+        "num_cycles",
     }
 )
+# Names a search space may tune that are task fields: each distinct value is tokenized once, at preparation.
+DATA_HYPERPARAMETERS: frozenset[str] = frozenset({"max_length", "truncation"})

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainers._config import DataError
-from trainers._metrics import classification_metrics
+from trainers._metrics import METRICS, classification_metrics, probabilities
 from trainers._prepare import Prepared
 
 
 def evaluate(model_dir: str | Path, prepared: Prepared, split: str = "test", batch_size: int = 64) -> dict[str, float]:
-    """Accuracy, F1 and mean loss of the model saved in ``model_dir`` on a prepared split.
+    """Every metric (accuracy, the F1s, MCC, ROC AUC, mean loss) of the model in ``model_dir`` on a prepared split.
 
     Batches are formed from examples of similar length, so little padding is computed.
 
@@ -21,7 +21,7 @@ def evaluate(model_dir: str | Path, prepared: Prepared, split: str = "test", bat
         batch_size: Examples per forward pass.
 
     Returns:
-        ``{"accuracy": ..., "f1": ..., "eval_loss": ...}``.
+        The metrics of ``trainers._metrics.METRICS`` by name.
 
     Raises:
         DataError: If the split does not exist.
@@ -58,12 +58,14 @@ def evaluate(model_dir: str | Path, prepared: Prepared, split: str = "test", bat
                 batch = {k: v.to(device) for k, v in collate(rows).items()}
                 output = model(**batch)
                 loss_sum += float(output.loss) * len(batch["labels"])
-                predictions.append(output.logits.argmax(dim=-1).cpu().numpy())
+                predictions.append(probabilities(output.logits).cpu().numpy())
                 labels.append(batch["labels"].cpu().numpy())
     finally:
         del model
         release_memory()
     if not labels:
-        return {"accuracy": 0.0, "f1": 0.0, "eval_loss": float("nan")}
-    metrics = classification_metrics(np.concatenate(predictions), np.concatenate(labels), prepared.num_labels)
+        return {name: float("nan") for name in METRICS}
+    metrics = classification_metrics(
+        np.concatenate(predictions), np.concatenate(labels), prepared.num_labels, prepared.positive_index
+    )
     return {**metrics, "eval_loss": loss_sum / len(data)}

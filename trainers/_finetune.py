@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trainers._config import HYPERPARAMETERS, TrainerSpec
-from trainers._metrics import METRICS, classification_metrics
+from trainers._metrics import METRICS, classification_metrics, probabilities
 from trainers._prepare import Prepared
 from trainers._reporting import Report, copy_model_files, is_better, make_callback, read_report
 
@@ -68,6 +68,7 @@ def _training_args(settings: TrainerSpec, checkpoints: Path) -> Any:
     from transformers import TrainingArguments
 
     from trainers._runtime import precision_flags
+    from trainers._tuning import training_arguments
 
     cuda = torch.cuda.is_available()
     workers = settings.dataloader_workers
@@ -101,6 +102,7 @@ def _training_args(settings: TrainerSpec, checkpoints: Path) -> Any:
         dataloader_pin_memory=cuda,
         optim="adamw_torch_fused" if cuda else "adamw_torch",
         **precision_flags(settings.precision),
+        **training_arguments(settings),
     )
 
 
@@ -146,7 +148,7 @@ def finetune(
         params: The trial's hyperparameters; they override the fields of ``settings`` of the same name.
         output_dir: The trial's folder: checkpoints go to ``checkpoints/``, the kept model to ``best_model/``.
         report: Called after each epoch's evaluation with a :class:`Report`; it may raise to stop the trial.
-        objective: ``accuracy``, ``f1`` or ``eval_loss``: the metric that picks the kept model.
+        objective: One of ``trainers._metrics.METRICS``: the metric that picks the kept model.
         greater_is_better: The objective's direction.
         select: ``best`` keeps the best report's model, ``last`` the last one's.
         resume_from: A checkpoint from an earlier report: training continues with the next epoch,
@@ -215,6 +217,7 @@ def _train(
 
     from trainers._models import pretrained_options
     from trainers._runtime import quiet, release_memory
+    from trainers._tuning import freeze, install_optimizer, model_overrides
 
     splits = datasets.load_from_disk(str(prepared.data_dir))
     train = splits["train"]
@@ -223,7 +226,9 @@ def _train(
         train = train.select(range(min(len(train), settings.max_steps_per_epoch * per_step)))
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
-        return classification_metrics(prediction.predictions, prediction.label_ids, prepared.num_labels)
+        return classification_metrics(
+            prediction.predictions, prediction.label_ids, prepared.num_labels, prepared.positive_index
+        )
 
     model = trainer = None
     try:
@@ -239,7 +244,9 @@ def _train(
                 num_labels=prepared.num_labels,
                 id2label=dict(enumerate(prepared.label_names)),
                 label2id={name: i for i, name in enumerate(prepared.label_names)},
+                **model_overrides(prepared.model_dir, settings),
             )
+            freeze(model, settings)
             args = _training_args(settings, checkpoints)
             half = args.fp16 or args.bf16  # tensor cores want lengths in multiples of 8
             trainer = transformers.Trainer(
@@ -250,9 +257,10 @@ def _train(
                 processing_class=tokenizer,
                 data_collator=transformers.DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if half else None),
                 compute_metrics=compute_metrics,
-                preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(dim=-1),
+                preprocess_logits_for_metrics=lambda logits, labels: probabilities(logits),
                 callbacks=callbacks,
             )
+            install_optimizer(trainer, settings)
             trainer.remove_callback(transformers.PrinterCallback)  # it prints every log dict to stdout
             started = time.perf_counter()
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)

@@ -15,6 +15,7 @@ seeded random weights (throughput tests of a real model shape).
 from __future__ import annotations
 
 import logging
+import json
 import shutil
 from collections import Counter
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ TINY_BERT = "tiny-bert"
 # Weight files read with pickle (torch.load), which can run code when read.
 _PICKLED_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 _NOT_WEIGHTS = ("training_args.bin",)
+SOURCE_FILE = "source.json"  # in a hub model's cache entry: the commit it was downloaded at
 MINILM = "minilm-l6"
 _SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _MINILM_FILES = (
@@ -265,6 +267,9 @@ def materialize(model: ModelSpec, seed: int, target: Path) -> None:
         loaded, tokenizer = load_hub_model(
             model.name, model.revision, random_init=model.random_init, trust_remote_code=model.trust_remote_code
         )
+        # The commit the hub resolved model.revision (or the latest) to, for the model card.
+        commit = getattr(loaded.config, "_commit_hash", None)
+        (target / SOURCE_FILE).write_text(json.dumps({"revision": commit}), encoding="utf-8")
     else:
         folder = str(minilm_dir() if kind == MINILM else local_dir(model))
         remote = {"trust_remote_code": model.trust_remote_code}
@@ -310,3 +315,37 @@ def load_hub_model(
                 f"model.name '{name}' could not be loaded from the Hugging Face hub ({message}): "
                 f"check the id, model.revision and your network, or {alternatives}"
             ) from e
+
+
+def read_revision(model_dir: Path) -> str | None:
+    """The hub commit a materialized hub model was downloaded at (``None`` if unknown)."""
+    path = Path(model_dir) / SOURCE_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("revision")
+
+
+def position_limit(model_dir: Path) -> int | None:
+    """The longest input the model takes: its position table, capped by its tokenizer's ``model_max_length``."""
+    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    limits = [config.get("max_position_embeddings")]
+    tokenizer_config = Path(model_dir) / "tokenizer_config.json"
+    if tokenizer_config.is_file():
+        # RoBERTa's table has 514 rows for 512 tokens (two are offsets): its tokenizer says 512.
+        limits.append(json.loads(tokenizer_config.read_text(encoding="utf-8")).get("model_max_length"))
+    usable = [int(v) for v in limits if isinstance(v, (int, float)) and 0 < v < 1_000_000]
+    return min(usable) if usable else None
+
+
+def check_max_length(model_dir: Path, name: str, max_length: int) -> None:
+    """Refuse a ``max_length`` beyond what the model can take, before anything is tokenized.
+
+    Raises:
+        ModelError: Naming the limit.
+    """
+    limit = position_limit(model_dir)
+    if limit is not None and max_length > limit:
+        raise ModelError(
+            f"task.max_length {max_length} is beyond what model.name {name!r} takes ({limit} positions): "
+            f"set task.max_length (and any max_length in the search space) to {limit} or less"
+        )

@@ -31,6 +31,8 @@ from trainers._atomic import content_key, publish, staging_dir
 from trainers._config import DataError, ModelSpec, TaskSpec
 from trainers._models import (
     TINY_BERT,
+    check_max_length,
+    read_revision,
     ModelError,
     build_tiny_bert,
     local_dir,
@@ -41,7 +43,7 @@ from trainers._models import (
     train_wordpiece,
     warn_unsafe,
 )
-from trainers._sources import local_files, source_identity, source_kind, synthetic_sizes
+from trainers._sources import hub_commit, local_files, source_identity, source_kind, synthetic_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,11 @@ class Prepared:
         fingerprint: The cache key of this preparation (data and model).
         cache_hit: Whether everything was found in the cache.
         trust_remote_code: Whether the model's own Python code may run when it loads (the spec's choice).
+        positive_index: The index of the positive label (binary F1, ROC AUC).
+        revisions: Where the model and data came from: ``model``/``dataset`` are hub
+            commit hashes when they came from the hub, else ``None``.
+        variants: ``Prepared.to_dict()`` of the same task tokenized with other
+            ``max_length``/``truncation`` values a search space tunes, by :func:`variant_key`.
     """
 
     data_dir: Path
@@ -77,6 +84,9 @@ class Prepared:
     fingerprint: str
     cache_hit: bool = False
     trust_remote_code: bool = False
+    positive_index: int = 1
+    revisions: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict, to ship to workers; :meth:`from_dict` reverses it."""
@@ -95,6 +105,25 @@ class Prepared:
         values = {k: v for k, v in data.items() if k in names}
         values.update(data_dir=Path(data["data_dir"]), model_dir=Path(data["model_dir"]))
         return cls(**values)
+
+    @property
+    def positive_label(self) -> str:
+        return self.label_names[self.positive_index]
+
+    def for_params(self, params: dict[str, Any]) -> Prepared:
+        """The preparation a trial with ``params`` trains on: the variant its ``max_length``/``truncation`` name."""
+        key = variant_key(params)
+        if key is None:
+            return self
+        if key not in self.variants:
+            raise ValueError(f"no data was prepared for {key}: prepare every value the search space can take")
+        return Prepared.from_dict(self.variants[key])
+
+
+def variant_key(params: dict[str, Any]) -> str | None:
+    """The key of the data variant that ``params`` select (``None``: they tune neither max_length nor truncation)."""
+    chosen = {k: params[k] for k in ("max_length", "truncation") if k in params}
+    return json.dumps(chosen, sort_keys=True) if chosen else None
 
 
 def _ensure(entry: Path, build: Callable[[Path], None]) -> bool:
@@ -142,6 +171,7 @@ def _build_data(task: TaskSpec, model: ModelSpec, base_dir: Path | None, cache_d
 
     started = time.perf_counter()
     raw = load_source(task, cache_dir / "hf-datasets")
+    revision = hub_commit(raw) if source_kind(task) == "hub" else None
     splits, label_names = make_splits(task, raw, _source_name(task))
     text_pair = task.text_pair_column is not None
     if base_dir is None:
@@ -162,6 +192,7 @@ def _build_data(task: TaskSpec, model: ModelSpec, base_dir: Path | None, cache_d
         "text_pair": text_pair,
         "sizes": sizes,
         "num_cut": n_cut,
+        "revision": revision,
         "task": task.model_dump(),
     }
     (staging / _META).write_text(json.dumps(meta, indent=2))
@@ -177,7 +208,7 @@ def _build_data(task: TaskSpec, model: ModelSpec, base_dir: Path | None, cache_d
     )
 
 
-def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared:
+def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path, *, positions: int | None = None) -> Prepared:
     """Prepare the task's tokenized splits and base model, reusing the cache when nothing changed.
 
     Run once per study, in the driver; ship the result to workers with
@@ -187,13 +218,15 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared
         task: The task section (data, labels, splits, tokenization).
         model: The model section.
         cache_dir: The cache folder; entries are added, never changed.
+        positions: The size of tiny-bert's position table (default ``task.max_length``), so that
+            every ``max_length`` a study tunes runs on the same base model.
 
     Returns:
         The prepared task.
 
     Raises:
         DataError: If the data cannot be loaded as declared.
-        ModelError: If the model cannot be found or built.
+        ModelError: If the model cannot be found or built, or ``max_length`` exceeds its position table.
     """
     from trainers._runtime import quiet
 
@@ -203,10 +236,14 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared
         task = task.model_copy(
             update={"train_size": sizes["train"], "eval_size": sizes["validation"], "test_size": sizes["test"]}
         )
-    data_key = content_key(_FORMAT, source_identity(task), task.model_dump(), tokenizer_identity(model))
+    positions = max(positions or task.max_length, task.max_length)
+    # The positive label only picks which class is scored: it does not change the prepared data.
+    data_key = content_key(
+        _FORMAT, source_identity(task), task.model_dump(exclude={"positive_label"}), tokenizer_identity(model)
+    )
     kind = model_kind(model)
     model_key = content_key(
-        _FORMAT, model_identity(model, task.max_length, task.seed), data_key if kind == TINY_BERT else None
+        _FORMAT, model_identity(model, positions, task.seed), data_key if kind == TINY_BERT else None
     )
     data_entry = cache_dir / f"data-{data_key}"
     model_entry = cache_dir / f"model-{model_key}"
@@ -223,6 +260,8 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared
         else:
             model_hit = _ensure(model_entry, lambda staging: materialize(model, task.seed, staging))
             base_dir = model_entry
+        if base_dir is not None:
+            check_max_length(base_dir, model.name, task.max_length)
         data_hit = _ensure(data_entry, lambda staging: _build_data(task, model, base_dir, cache_dir, staging))
         if data_hit:
             logger.info("reusing tokenized data at %s", data_entry)
@@ -232,7 +271,7 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared
                 import transformers
 
                 tokenizer = transformers.AutoTokenizer.from_pretrained(data_entry / "tokenizer")
-                build_tiny_bert(model, tokenizer, task.max_length, task.seed, staging)
+                build_tiny_bert(model, tokenizer, positions, task.seed, staging)
 
             model_hit = _ensure(model_entry, build)
             base_dir = model_entry
@@ -240,6 +279,12 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared
     meta = json.loads((data_entry / _META).read_text())
     if meta["sizes"].get("train", 0) == 0:
         raise DataError(f"task.dataset '{task.dataset}' has no training rows left after loading: check the data")
+    revisions = {
+        "model_source": kind,
+        "model": read_revision(model_entry) if kind == "hub" else None,
+        "dataset_source": source_kind(task),
+        "dataset": meta.get("revision"),
+    }
     return Prepared(
         data_dir=data_entry / "dataset",
         model_dir=base_dir,
@@ -250,4 +295,23 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared
         fingerprint=content_key(data_key, model_key),
         cache_hit=data_hit and model_hit,
         trust_remote_code=model.trust_remote_code,
+        positive_index=positive_index(task, meta["label_names"]),
+        revisions=revisions,
     )
+
+
+def positive_index(task: TaskSpec, label_names: list[str]) -> int:
+    """The index of ``task.positive_label`` among the prepared labels (default: the second label).
+
+    Raises:
+        DataError: If the positive label is not one of the labels.
+    """
+    if task.positive_label is None:
+        return 1
+    lowered = [name.lower() for name in label_names]
+    if task.positive_label.lower() not in lowered:
+        raise DataError(
+            f"task.positive_label {task.positive_label!r} is not among the labels ({', '.join(label_names)}): "
+            "name one of them"
+        )
+    return lowered.index(task.positive_label.lower())

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from trainers._atomic import publish, staging_dir
+from trainers._metrics import METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Report:
 
     Attributes:
         step: The epoch just finished, from 1.
-        metrics: ``accuracy``, ``f1``, ``eval_loss`` (on the validation split),
+        metrics: every metric of ``trainers._metrics.METRICS`` (on the validation split),
             ``train_loss`` (the epoch's mean) and ``epoch``.
         checkpoint_dir: The Trainer checkpoint written for this epoch (model,
             optimizer, scheduler and RNG state), to resume from; it is replaced
@@ -139,13 +140,8 @@ def make_callback(
 
         def on_save(self, args, state, control, model=None, processing_class=None, **kwargs):
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            metrics = {
-                "accuracy": float(self._eval["eval_accuracy"]),
-                "f1": float(self._eval["eval_f1"]),
-                "eval_loss": float(self._eval["eval_loss"]),
-                "train_loss": self._train_loss,
-                "epoch": float(state.epoch),
-            }
+            metrics = {name: float(self._eval[f"eval_{name}"]) for name in METRICS if f"eval_{name}" in self._eval}
+            metrics.update(train_loss=self._train_loss, epoch=float(state.epoch))
             current = Report(step=round(state.epoch), metrics=metrics, checkpoint_dir=checkpoint)
             _write_report(checkpoint, current)
             _remove_older_checkpoints(checkpoint)

@@ -111,6 +111,7 @@ def source_identity(task: TaskSpec) -> dict[str, Any]:
             "sizes": synthetic_sizes(task),
             "seed": task.seed,
             "label_noise": SYNTHETIC_LABEL_NOISE,
+            **({"classes": task.synthetic_classes} if task.synthetic_classes != 2 else {}),
         }
     if kind == "local":
         files = local_files(task)
@@ -134,7 +135,12 @@ def load_source(task: TaskSpec, cache_dir: Path) -> DatasetDict:
     if kind == "synthetic":
         from trainers._synthetic import generate
 
-        rows = generate(sum(synthetic_sizes(task).values()), seed=task.seed, label_noise=SYNTHETIC_LABEL_NOISE)
+        rows = generate(
+            sum(synthetic_sizes(task).values()),
+            seed=task.seed,
+            label_noise=SYNTHETIC_LABEL_NOISE,
+            classes=task.synthetic_classes,
+        )
         return datasets.DatasetDict({task.train_split: datasets.Dataset.from_list(rows)})
     if kind == "local":
         files = local_files(task)
@@ -270,3 +276,15 @@ def load_hub_dataset(name: str, config: str | None, revision: str | None, *, cac
                 f"task.dataset '{name}' could not be loaded from the Hugging Face hub ({message}): "
                 "check the id, task.dataset_config and your network, or use a local file"
             ) from e
+
+
+def hub_commit(splits: DatasetDict) -> str | None:
+    """The hub commit a loaded hub data set came from: ``datasets`` keeps its Arrow files under the commit hash."""
+    import re
+
+    for split in splits.values():
+        for entry in split.cache_files:
+            folder = Path(entry["filename"]).parent.name
+            if re.fullmatch(r"[0-9a-f]{40}", folder):
+                return folder
+    return None

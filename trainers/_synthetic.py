@@ -12,6 +12,10 @@ them clearly above chance but not perfectly:
 - intensifiers, neutral adjectives and filler sentences are distractors;
 - a small fraction of labels (``label_noise``, 5% by default) is flipped, so the
   best reachable accuracy is about 95%.
+
+With ``classes`` above 2 it is a topic task instead (labels ``film``, ``book``,
+``music``, ...): each review talks about its topic's things, with the same
+sentiment phrasing (now a distractor), filler sentences and label noise.
 """
 
 from __future__ import annotations
@@ -99,20 +103,23 @@ def _review(rng: random.Random, polarity: int) -> str:
     return " ".join(sentences)
 
 
-def generate(n: int, seed: int = 42, label_noise: float = 0.05) -> list[dict[str, str]]:
-    """Generate ``n`` synthetic reviews with labels ``negative``/``positive``.
+def generate(n: int, seed: int = 42, label_noise: float = 0.05, classes: int = 2) -> list[dict[str, str]]:
+    """Generate ``n`` synthetic reviews: labels ``negative``/``positive``, or ``classes`` topics.
 
-    The output is deterministic given ``n``, ``seed`` and ``label_noise`` and
-    balanced to within one row (before label noise).
+    The output is deterministic given its arguments and balanced to within one
+    row per class (before label noise).
 
     Args:
         n: Number of reviews.
         seed: Seed of the generator.
-        label_noise: Fraction of rows whose label is flipped at random.
+        label_noise: Fraction of rows whose label is replaced at random.
+        classes: 2 for the sentiment task; 3 to 6 for a topic task (:data:`TOPICS`).
 
     Returns:
         Rows as ``{"text": ..., "label": ...}`` dicts.
     """
+    if classes != 2:
+        return _topics(n, seed, label_noise, classes)
     rng = random.Random(seed)
     polarities = [1 if i % 2 else -1 for i in range(n)]
     rng.shuffle(polarities)
@@ -121,4 +128,43 @@ def generate(n: int, seed: int = 42, label_noise: float = 0.05) -> list[dict[str
         text = _review(rng, polarity)
         label = -polarity if rng.random() < label_noise else polarity
         rows.append({"text": text, "label": LABELS[label > 0]})
+    return rows
+
+
+# The topic task's classes and the things each one talks about.
+TOPICS: dict[str, tuple[str, ...]] = {
+    "film": ("movie", "film", "plot", "acting", "cast", "director", "screenplay", "trailer"),
+    "book": ("novel", "book", "chapter", "author", "prose", "paperback", "narrator", "epilogue"),
+    "music": ("album", "song", "chorus", "singer", "guitar", "melody", "lyrics", "drummer"),
+    "game": ("game", "level", "controller", "boss fight", "multiplayer", "quest", "console", "save system"),
+    "food": ("restaurant", "dish", "dessert", "chef", "menu", "soup", "waiter", "sauce"),
+    "travel": ("hotel", "flight", "beach", "tour guide", "museum", "train ride", "island", "harbour"),
+}
+
+
+def _topic_review(rng: random.Random, topic: str) -> str:
+    polarity = rng.choice((1, -1))
+    sentences = []
+    for _ in range(rng.choice((1, 1, 2))):
+        thing = rng.choice(TOPICS[topic])
+        if rng.random() < 0.4:
+            thing = f"{rng.choice(_NEUTRAL)} {thing}"
+        sentences.append(f"the {thing} was {_adjective(rng, polarity)}.")
+    for _ in range(rng.choice(_FILLER_COUNTS)):
+        sentences.insert(rng.randrange(len(sentences) + 1), rng.choice(_FILLERS[:3]))
+    return " ".join(sentences)
+
+
+def _topics(n: int, seed: int, label_noise: float, classes: int) -> list[dict[str, str]]:
+    if not 2 < classes <= len(TOPICS):
+        raise ValueError(f"classes must be 2 to {len(TOPICS)} (got {classes})")
+    names = list(TOPICS)[:classes]
+    rng = random.Random(seed)
+    topics = [names[i % classes] for i in range(n)]
+    rng.shuffle(topics)
+    rows = []
+    for topic in topics:
+        text = _topic_review(rng, topic)
+        label = rng.choice(names) if rng.random() < label_noise else topic
+        rows.append({"text": text, "label": label})
     return rows
