@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune.search import Searcher
 
 from studies._observers import notify
+from studies._records import set_trial_record
 from studies._spec import OBJECTIVE_METRICS
 from studies._task import trial_value
 from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON
@@ -208,6 +209,7 @@ class StudyBridge:
         trial.set_user_attr("fail_message", message[:500])
         level = logging.INFO if kind == "interrupted" else logging.WARNING  # the launcher says it once for all
         _log.log(level, "trial %d failed (%s): %s", trial.number, kind, message)
+        notify(self.observers, "trial_failing", self.study, trial.number)  # the last moment it can be edited
         self._tell(trial, None, TrialState.FAIL)
         if kind != "interrupted":  # the launch stopping is not the trial's fault
             with self._guard:
@@ -252,7 +254,9 @@ class StudyBridge:
         trial = live.trial
         if not live.linked:
             self._link(live, result)
-        trial.set_user_attr("reports", [{"step": s, **live.reports[s]} for s in sorted(live.reports)])
+        set_trial_record(
+            self.study, trial._trial_id, "reports", [{"step": s, **live.reports[s]} for s in sorted(live.reports)]
+        )
         value = None if self.spec.multi_objective else metrics.get(self.spec.objective[0].metric)
         if value is not None:
             self._report_value(live, step, value)

@@ -105,6 +105,9 @@ class StudySpec(_Section):
     enqueue: list[dict[str, Any]] = Field(default_factory=list)
     storage: str | None = None
     work_dir: str = "runs"
+    artifact_dir: str | None = Field(
+        default=None, description="optuna artifact store (notes' files, plots, tracebacks); default <work_dir>/artifacts"
+    )
     wandb: WandbSpec = Field(default_factory=WandbSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
 
@@ -168,6 +171,11 @@ class StudySpec(_Section):
                         f"search_space.params.{name}: the value {value!r} is not a valid trainer.{name} "
                         f"({reason[:1].lower()}{reason[1:]}): narrow the range or fix the choices"
                     ) from None
+
+    @property
+    def artifact_path(self) -> str:
+        """The artifact store's folder; like ``work_dir``, every node must share it on a cluster."""
+        return self.artifact_dir or f"{self.work_dir.rstrip('/')}/artifacts"
 
     @property
     def multi_objective(self) -> bool:
