@@ -38,6 +38,7 @@ from ray.tune.search import Searcher
 
 from studies._budget import budget_counts, n_trials
 from studies._observers import notify
+from studies._records import set_trial_record
 from studies._spec import OBJECTIVE_METRICS
 from studies._task import trial_value
 from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON, FAILURE_TRACEBACK
@@ -266,6 +267,7 @@ class StudyBridge:
                 trial.set_user_attr("traceback_file", str(path))
         level = logging.INFO if kind == "interrupted" else logging.WARNING  # the launcher says it once for all
         _log.log(level, "trial %d failed (%s): %s", trial.number, kind, message)
+        notify(self.observers, "trial_failing", self.study, trial.number)  # the last moment it can be edited
         self._tell(trial, None, TrialState.FAIL)
         if kind != "interrupted":  # the launch stopping is not the trial's fault
             with self._guard:
@@ -327,7 +329,9 @@ class StudyBridge:
         try:
             if not live.linked:
                 self._link(live, result)
-            trial.set_user_attr("reports", [{"step": s, **live.reports[s]} for s in sorted(live.reports)])
+            set_trial_record(
+                self.study, trial._trial_id, "reports", [{"step": s, **live.reports[s]} for s in sorted(live.reports)]
+            )
             value = None if self.spec.multi_objective else metrics.get(self.spec.objective[0].metric)
             if value is not None:
                 self._report_value(live, step, value)

@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 # Each module adds its subcommands with ``register(sub)`` and names a ``handler`` for each.
-COMMAND_MODULES = ("studies._cmd_run", "studies._cmd_store", "studies._cmd_storage", "studies._cmd_gc")
+COMMAND_MODULES = ("studies._cmd_run", "studies._cmd_store", "studies._cmd_storage", "studies._cmd_gc", "studies._cmd_browse")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,10 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hyperparameter-optimization studies for fine-tuning transformer text classifiers.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def _package_version() -> str:
+    from studies._version import __version__
+
+    return __version__
 
 
 def _quiet_libraries() -> None:

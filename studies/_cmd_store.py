@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -15,10 +16,14 @@ def register(sub: Any) -> None:
     """Add ``status``, ``list``, ``delete`` and ``dashboard`` to the ``studies`` command."""
     status = sub.add_parser("status", help="a study's trials and best trial")
     status.add_argument("study")
+    status.add_argument("--json", action="store_true", help="print one JSON object (shape: studies.status/1)")
+    status.add_argument("--watch", action="store_true", help="live view until the study is done (Ctrl-C stops)")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between --watch redraws (default 2)")
     storage_option(status)
     status.set_defaults(handler=cmd_status)
 
     listing = sub.add_parser("list", help="the studies in the store")
+    listing.add_argument("--json", action="store_true", help="print one JSON object (shape: studies.list/1)")
     storage_option(listing)
     listing.set_defaults(handler=cmd_list)
 
@@ -31,6 +36,12 @@ def register(sub: Any) -> None:
     dashboard = sub.add_parser("dashboard", help="open optuna-dashboard on the store")
     dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     dashboard.add_argument("--port", type=port_number, default=8080)
+    dashboard.add_argument(
+        "--artifact-dir",
+        action="append",
+        metavar="DIR",
+        help="artifact folder to serve (repeatable; default: the folder each study's spec names)",
+    )
     storage_option(dashboard)
     dashboard.set_defaults(handler=cmd_dashboard)
 
@@ -40,6 +51,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     url = resolve_url(args.storage)
     storage = open_storage(url, create=False)
+    if args.json:
+        from studies.browse.status import list_record
+
+        print(json.dumps(list_record(storage, redact(url)), indent=2))
+        return 0
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
     if not summaries:
         print(f"no studies in {redact(url)}")
@@ -69,6 +85,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if find_study(storage, args.study) is None:
         raise StudyError(f"no study named {args.study!r} in {redact(url)}: check the name with `studies list`")
     study = optuna.load_study(study_name=args.study, storage=storage)
+    if args.watch:
+        from studies.browse.status import watch
+
+        if not args.interval > 0:
+            raise StudyError(f"--interval {args.interval:g} must be a positive number of seconds")
+        watch(lambda: optuna.load_study(study_name=args.study, storage=storage), args.interval, sys.stdout)
+        return 0
+    if args.json:
+        return _print_status_json(study, url)
     trials = study.get_trials(deepcopy=False)
     params = sorted({k for t in trials for k in t.params})
     rows = [("#", "STATE", "VALUE", "STEPS", *params, "NOTE")]
@@ -89,6 +114,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     print(f"study {study.study_name} in {redact(url)}: {len(trials)} trials")
     table(rows)
+    from studies.browse.status import link_lines
+
+    for line in link_lines(study):
+        print(f"  {line}")
     best = best_summary(study)
     if best:
         print(best)
@@ -119,13 +148,27 @@ def _failure(trial: Any) -> str:
 def _disk_line(study: Any) -> str | None:
     """``disk: ...`` for a study created by this tool (its spec says where its files are)."""
     from studies._retention import disk_use, human_bytes
+    from studies._records import study_record
     from studies._store import stored_spec
 
-    if "spec" not in study.user_attrs:
+    if study_record(study, "spec") is None:
         return None
     use = disk_use(study, stored_spec(study))
     removed = f"; {human_bytes(use['removed'])} removed by the retention policy" if use["removed"] else ""
     return f"disk: {human_bytes(use['trials'] + use['ray'])} (trials {human_bytes(use['trials'])}, Ray {human_bytes(use['ray'])}){removed}"
+
+
+def _print_status_json(study: Any, url: str) -> int:
+    from studies._claim import STALE_AFTER_SECONDS
+    from studies.browse.status import status_record
+
+    book = LeaseBook(url)
+    try:
+        live = book.live_leases(study.study_name, STALE_AFTER_SECONDS)
+    finally:
+        book.close()
+    print(json.dumps(status_record(study, redact(url), live), indent=2, default=str))
+    return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -156,9 +199,11 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     url = resolve_url(args.storage)
     storage = open_storage(url, create=False)
-    # Bind once before the server starts: its banner would come before a bind error otherwise.
+    # Bind once before the server starts: a bind error is then one clear line.
     check_can_serve(args.host, args.port)
     if not is_loopback(args.host):
         print(
@@ -167,14 +212,23 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    from optuna_dashboard import run_server
+    from studies.browse.artifacts import UnionArtifactStore, store_roots
+    from studies.browse.server import make_dashboard_server
 
+    roots = [Path(d).resolve() for d in args.artifact_dir] if args.artifact_dir else store_roots(storage)
+    missing = [str(r) for r in roots if not r.is_dir()]
+    if missing:
+        raise StudyError(f"--artifact-dir {missing[0]} is not a folder: give the artifact_dir of a study's spec")
+    try:
+        server = make_dashboard_server(storage, args.host, args.port, UnionArtifactStore(roots) if roots else None)
+    except OSError as e:  # another process took the port since the check
+        raise StudyError(_cannot_serve(args.host, args.port, e)) from e
     address = f"[{args.host}]" if ":" in args.host else args.host
     print(f"optuna-dashboard on {redact(url)}: http://{address}:{args.port}/ (Ctrl-C to stop)", flush=True)
     try:
-        run_server(storage, host=args.host, port=args.port)
-    except OSError as e:  # another process took the port since the check
-        raise StudyError(_cannot_serve(args.host, args.port, e)) from e
+        server.serve_forever()
+    finally:
+        server.server_close()
     return 0
 
 

@@ -32,6 +32,9 @@ class TrialObserver:
     def trial_reported(self, study: optuna.Study, number: int, step: int) -> None:
         """Trial ``number``'s report at ``step`` is stored (and the pruner has decided)."""
 
+    def trial_failing(self, study: optuna.Study, number: int) -> None:
+        """Trial ``number`` is about to be told FAIL: the last moment its system attributes can be written."""
+
     def trial_finished(self, study: optuna.Study, number: int) -> None:
         """Trial ``number`` is told: COMPLETE, PRUNED or FAIL."""
 
@@ -54,5 +57,6 @@ def notify(observers: Sequence[TrialObserver], hook: str, *args: Any) -> None:
 def default_observers(spec: StudySpec) -> list[TrialObserver]:
     """The observers every launch of ``spec`` runs with."""
     from studies._retention import RetentionObserver
+    from studies.browse import BrowseObserver
 
-    return [RetentionObserver(spec)]
+    return [RetentionObserver(spec), BrowseObserver(spec)]

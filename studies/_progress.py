@@ -78,5 +78,5 @@ def best_summary(study: Any) -> str:
         best = study.best_trial
     except ValueError:
         return ""
-    metric = (study.user_attrs.get("spec") or {}).get("objective", [{}])[0].get("metric", "value")
+    metric = (study.metric_names or ["value"])[0]
     return f"best {metric}={_fmt(best.value)} (trial {best.number})"

@@ -141,9 +141,10 @@ def promote(study_name: str, storage_url: str | None = None, *, stream: TextIO |
 
 
 def _reported_at_best(trial: optuna.trial.FrozenTrial, spec: StudySpec) -> dict[str, Any]:
+    from studies._records import trial_record
     from studies._task import trial_value
 
-    reports = {int(r["step"]): {k: v for k, v in r.items() if k != "step"} for r in trial.user_attrs.get("reports", [])}
+    reports = {int(r["step"]): {k: v for k, v in r.items() if k != "step"} for r in trial_record(trial, "reports", [])}
     values = trial_value(spec, reports)
     if values is None:
         return {}

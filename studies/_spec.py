@@ -131,6 +131,9 @@ class StudySpec(_Section):
     enqueue: list[dict[str, Any]] = Field(default_factory=list)
     storage: str | None = None
     work_dir: str = "runs"
+    artifact_dir: str | None = Field(
+        default=None, description="optuna artifact store (notes' files, plots, tracebacks); default <work_dir>/artifacts"
+    )
     wandb: WandbSpec = Field(default_factory=WandbSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     retention: RetentionSpec = Field(default_factory=RetentionSpec)
@@ -243,6 +246,11 @@ class StudySpec(_Section):
             if name in values:
                 values[name] = [*values[name], *param.extremes()]
         return values
+
+    @property
+    def artifact_path(self) -> str:
+        """The artifact store's folder; like ``work_dir``, every node must share it on a cluster."""
+        return self.artifact_dir or f"{self.work_dir.rstrip('/')}/artifacts"
 
     @property
     def multi_objective(self) -> bool:

@@ -1,8 +1,8 @@
 """The study's record in the store: its spec, its launches, its orphaned trials.
 
-At launch the validated spec (secrets redacted), its identity hash and the
-package version are stored as study user attributes, so ``studies resume NAME``
-rebuilds everything from the store alone.
+At launch the validated spec (secrets redacted) is stored as a study record
+(:mod:`studies._records`), its identity hash and the package version as study
+user attributes, so ``studies resume NAME`` rebuilds everything from the store alone.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studies._errors import ConflictError, NotFoundError, SpecError
+from studies._records import set_study_record, study_record
 from studies._version import __version__
 
 if TYPE_CHECKING:
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-HARMLESS = ("budget", "resources", "wandb", "promotion", "storage", "work_dir", "description", "enqueue")
+HARMLESS = (
+    "budget", "resources", "wandb", "promotion", "storage", "work_dir", "artifact_dir", "description", "enqueue"
+)
 
 
 def directions(spec: StudySpec) -> list[str]:
@@ -60,7 +63,7 @@ def stored_spec(study: optuna.Study) -> StudySpec:
     """The spec a study was launched with, as stored."""
     from studies._presets import validate_spec
 
-    raw = study.user_attrs.get("spec")
+    raw = study_record(study, "spec")
     if raw is None:
         raise NotFoundError(
             f"study {study.study_name!r} was not created by this tool (it has no stored spec): "
@@ -89,6 +92,7 @@ def open_or_create(storage: Any, spec: StudySpec) -> tuple[optuna.Study, bool]:
         study = optuna.create_study(
             study_name=spec.name, storage=storage, directions=directions(spec), sampler=sampler, pruner=pruner
         )
+        _name_metrics(study, spec)
         study.set_user_attr("uid", uuid.uuid4().hex[:10])
         study.set_user_attr("launch_dir", str(Path.cwd()))  # what the spec's relative paths are relative to
         _record_spec(study, spec, created=True)
@@ -100,14 +104,27 @@ def open_or_create(storage: Any, spec: StudySpec) -> tuple[optuna.Study, bool]:
             f"study {spec.name!r} exists but was not created by this tool: use --new-name NAME to start a new study"
         )
     if old != spec.identity_hash():
-        changed = _changed_sections(study.user_attrs.get("spec", {}), spec)
+        changed = _changed_sections(study_record(study, "spec", {}), spec)
         raise ConflictError(
             f"study {spec.name!r} exists with a different {', '.join(changed) or 'spec'}: "
             f"resume it unchanged (`studies resume {spec.name}`), or start over with --new-name NAME "
             f"or `studies delete {spec.name}`"
         )
+    if study.metric_names is None:  # a store from before metric names were set
+        _name_metrics(study, spec)
     _record_spec(study, spec, created=False)
     return study, False
+
+
+def _name_metrics(study: optuna.Study, spec: StudySpec) -> None:
+    """Name the objective values (``accuracy``, ...) for the dashboard, reports and the CLI."""
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        study.set_metric_names([o.metric for o in spec.objective])
 
 
 def _changed_sections(old: dict[str, Any], spec: StudySpec) -> list[str]:
@@ -119,16 +136,16 @@ def _record_spec(study: optuna.Study, spec: StudySpec, *, created: bool) -> None
     """Store the spec; on a relaunch, record which harmless sections changed."""
     redacted = spec.redacted()
     if not created:
-        before = study.user_attrs.get("spec", {})
+        before = study_record(study, "spec", {})
         changes = {
             k: {"from": before.get(k), "to": redacted.get(k)} for k in HARMLESS if before.get(k) != redacted.get(k)
         }
         if changes:
-            history = list(study.user_attrs.get("spec_changes", []))
+            history = list(study_record(study, "spec_changes", []))
             history.append({"at": time.time(), "changes": changes})
-            study.set_user_attr("spec_changes", history)
+            set_study_record(study, "spec_changes", history)
             _log.info("study %s: recorded changes to %s", spec.name, ", ".join(changes))
-    study.set_user_attr("spec", redacted)
+    set_study_record(study, "spec", redacted)
     study.set_user_attr("spec_hash", spec.identity_hash())
     study.set_user_attr("package_version", __version__)
 
