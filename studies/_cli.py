@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 # Each module adds its subcommands with ``register(sub)`` and names a ``handler`` for each.
-COMMAND_MODULES = ("studies._cmd_run", "studies._cmd_store")
+COMMAND_MODULES = ("studies._cmd_run", "studies._cmd_store", "studies._cmd_serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

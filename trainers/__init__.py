@@ -7,11 +7,13 @@ study; ``finetune`` runs once per trial, from the ``Prepared`` result;
 """
 
 from trainers._config import HYPERPARAMETERS, DataError, ModelSpec, TaskSpec, TrainerSpec
+from trainers._data import clean_text
 from trainers._evaluate import evaluate
 from trainers._finetune import FinetuneResult, finetune
 from trainers._models import ModelError
 from trainers._prepare import Prepared, prepare
 from trainers._reporting import DivergedError, Report
+from trainers._tokenize import example_encoder
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -24,7 +26,9 @@ __all__ = [
     "Report",
     "TaskSpec",
     "TrainerSpec",
+    "clean_text",
     "evaluate",
+    "example_encoder",
     "finetune",
     "prepare",
 ]
