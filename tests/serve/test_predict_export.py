@@ -70,7 +70,7 @@ def test_predict_files_stdin_and_a_table(tiny_model: Path, tmp_path: Path, capsy
         (["predict", "no-such-thing", "x", "--storage", "sqlite:///{tmp}/none.db"], "neither a model folder"),
         (["predict", "{model}", "--file", "{tmp}/missing.csv"], "is not a file"),
         (["predict", "{model}", "a", "b", "--pair", "x"], "--pair"),
-        (["predict", "{model}", "--backend", "onnx-int8", "x"], "studies export"),
+        (["predict", "{model}", "x", "--backend", "onnx-int8"], "studies export"),
         (["drift", "{model}"], "--file"),
     ],
 )
