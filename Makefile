@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS ?= -q
 
-.PHONY: setup quickstart test test-fast lint dashboard clean benchmark-pruning benchmark-throughput
+.PHONY: setup quickstart test test-fast lint dashboard clean benchmark-pruning benchmark-throughput benchmark-serving
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ benchmark-pruning: setup  ## quickstart with and without the median pruner, seed
 
 benchmark-throughput: setup  ## random-init BERT-base training throughput and MFU (meant for a GPU)
 	$(PY) benchmarks/throughput.py --shape bert-base --max-length 256 --batch-size 32 --repeats 3
+
+benchmark-serving: setup  ## requests/s and p50/p99 of `studies serve` (tiny, MiniLM; PyTorch, int8 ONNX) on loopback
+	$(PY) benchmarks/serving.py --requests 400 --concurrency 4
 
 clean:
 	rm -rf runs models wandb studies.db .pytest_cache

@@ -34,7 +34,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 # Each module adds its subcommands with ``register(sub)`` and names a ``handler`` for each.
-COMMAND_MODULES = ("studies._cmd_run", "studies._cmd_store", "studies._cmd_storage", "studies._cmd_gc", "studies._cmd_browse")
+COMMAND_MODULES = (
+    "studies._cmd_run",
+    "studies._cmd_store",
+    "studies._cmd_storage",
+    "studies._cmd_gc",
+    "studies._cmd_browse",
+    "studies._cmd_serve",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,6 +67,7 @@ def promote_best(
     """
     from optuna.trial import TrialState
 
+    from studies.serve import write_reference
     from trainers import evaluate
 
     best = best_trial(study, spec)
@@ -94,6 +95,8 @@ def promote_best(
         "base_model": spec.model.name,
         "dataset": spec.task.dataset,
         "revisions": revisions(spec, prepared),
+        "task": spec.task.model_dump(),  # how to tokenize new inputs as training did (predict, serve)
+        "test_data": str(Path(prepared.data_dir).resolve()),  # the test split `studies export` scores
         "label_names": prepared.label_names,
         "positive_label": prepared.positive_label,
         "data_sizes": prepared.sizes,
@@ -104,6 +107,7 @@ def promote_best(
     with atomic_dir(target) as staging:
         shutil.copytree(source, staging, dirs_exist_ok=True)
         (staging / "promotion.json").write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+        write_reference(staging, prepared, record)  # what `serve` and `studies drift` compare new inputs with
         (staging / "README.md").write_text(model_card(record, spec), encoding="utf-8")
     study.set_user_attr("promoted", {"trial": best.number, "dir": str(target.resolve()), "test": test})
     _log_to_wandb(study, spec, target, record)

@@ -7,6 +7,7 @@ study; ``finetune`` runs once per trial, from the ``Prepared`` result;
 """
 
 from trainers._config import DATA_HYPERPARAMETERS, HYPERPARAMETERS, DataError, ModelSpec, TaskSpec, TrainerSpec
+from trainers._data import clean_text
 from trainers._evaluate import evaluate
 from trainers._finetune import FinetuneResult, finetune
 from trainers._metrics import METRICS
@@ -14,6 +15,7 @@ from trainers._models import ModelError
 from trainers._prepare import Prepared, prepare, variant_key
 from trainers._reporting import DivergedError, Report
 from trainers._tuning import check_model_settings
+from trainers._tokenize import example_encoder
 
 __all__ = [
     "DATA_HYPERPARAMETERS",
@@ -29,7 +31,9 @@ __all__ = [
     "TaskSpec",
     "TrainerSpec",
     "check_model_settings",
+    "clean_text",
     "evaluate",
+    "example_encoder",
     "finetune",
     "prepare",
     "variant_key",

@@ -10,6 +10,7 @@ padded here: batches are padded dynamically when they are built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -168,3 +169,37 @@ def tokenize_splits(
         n_cut += sum(split["was_cut"])
         tokenized[name] = split.remove_columns("was_cut")
     return datasets.DatasetDict(tokenized), n_cut
+
+
+def example_encoder(
+    tokenizer: PreTrainedTokenizerBase, max_length: int, truncation: str
+) -> Callable[[list[str], list[str] | None], list[dict[str, list[int]]]]:
+    """An encoder of raw examples that cuts and frames them exactly as :func:`tokenize_splits` did for training.
+
+    Args:
+        tokenizer: The model's fast tokenizer.
+        max_length: The most tokens per example, special tokens included.
+        truncation: ``head``, ``tail`` or ``head+tail``.
+
+    Returns:
+        ``encode(texts, pairs)``: one dict per example with ``input_ids``,
+        ``attention_mask`` and (when the model takes them) ``token_type_ids``,
+        unpadded; ``pairs`` is ``None`` or one second text per example.
+    """
+    backend = raw_backend(tokenizer)
+    template = _Template(backend)
+    type_ids = "token_type_ids" in tokenizer.model_input_names
+
+    def encode(texts: list[str], pairs: list[str] | None) -> list[dict[str, list[int]]]:
+        firsts = [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]
+        seconds = [e.ids for e in backend.encode_batch(pairs, add_special_tokens=False)] if pairs else None
+        out = []
+        for i, first in enumerate(firsts):
+            ids, types, _ = _fit(template, first, seconds[i] if seconds else None, max_length, truncation)
+            example = {"input_ids": ids, "attention_mask": [1] * len(ids)}
+            if type_ids:
+                example["token_type_ids"] = types
+            out.append(example)
+        return out
+
+    return encode
