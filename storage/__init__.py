@@ -2,9 +2,8 @@
 
 from storage._leases import Heartbeat, Lease, LeaseBook
 from storage._lock import StudyLock, study_lock
-from storage._rdb import close_storage, open_storage
 from storage._paths import contained
-from storage._rdb import open_storage
+from storage._rdb import close_storage, open_storage
 from storage._registry import atomic_dir, clean_stale, model_dir, recover
 from storage._retry import StoreUnreachable, outage_limit, retrying
 from storage._urls import DEFAULT_URL, ENV_VAR, StorageError, dialect, engine_url, redact, resolve_url, sqlite_path
