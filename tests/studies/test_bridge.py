@@ -5,6 +5,7 @@ learning curves, so every expectation about states, values and pruning is exact.
 """
 
 import itertools
+import math
 
 import optuna
 import pytest
@@ -112,15 +113,26 @@ def test_hyperband_prunes_bad_trials_and_keeps_the_best(ray_session, curve_study
     assert trials[3].state == TrialState.COMPLETE
 
 
-def test_parallel_tpe_never_runs_identical_params_at_once(ray_session, curve_study):
+def _distance(a, b):
+    """How far apart two trials' params are: decades of learning rate plus tenths of warmup ratio."""
+    lr = abs(math.log10(a.params["learning_rate"]) - math.log10(b.params["learning_rate"]))
+    return lr + 10 * abs(a.params["warmup_ratio"] - b.params["warmup_ratio"])
+
+
+def test_parallel_tpe_spreads_trials_that_run_at_once(ray_session, curve_study):
+    # With constant_liar (the default), TPE counts running trials as bad ones and proposes
+    # elsewhere; without it, a trial asked while others run often lands next to one of them
+    # (close pairs, distance < 0.1, in 5 of 6 seeds of this setting run with plain Optuna,
+    # none with the liar).
     space = {
         "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
         "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2},
     }
+    startup = 8
     spec = curve_study(
         name="parallel",
         search_space=space,
-        sampler={"name": "tpe", "seed": 0, "options": {"n_startup_trials": 8}},
+        sampler={"name": "tpe", "seed": 0, "options": {"n_startup_trials": startup}},
         budget={"n_trials": 40, "max_concurrent": 4},
         resources={"cpus": 1},
     )
@@ -128,12 +140,14 @@ def test_parallel_tpe_never_runs_identical_params_at_once(ray_session, curve_stu
     study = optuna.load_study(study_name="parallel", storage=URL)
     trials = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(trials) == 40
-    overlapping = 0
+    overlapping, close = 0, []
     for a, b in itertools.combinations(trials, 2):
         if a.datetime_start < b.datetime_complete and b.datetime_start < a.datetime_complete:
             overlapping += 1
-            assert a.params != b.params
+            if max(a.number, b.number) >= startup and _distance(a, b) < 0.1:
+                close.append((a.number, b.number, round(_distance(a, b), 3)))
     assert overlapping >= 40, "trials did not actually run concurrently"
+    assert close == [], f"TPE proposed trials next to running ones: {close}"
 
 
 def test_grid_sampler_never_runs_a_point_twice(ray_session, curve_study):
