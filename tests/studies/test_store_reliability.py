@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
-from storage import LeaseBook, engine_url
+from storage import LeaseBook, close_storage, engine_url, open_storage
 from studies import launch
 from studies.testing import curve_trainable
 
@@ -183,8 +183,11 @@ def test_a_study_survives_its_connections_being_terminated_at_random_moments(
     name = f"terminated-{seed}-{os.getpid()}-{time.time_ns() % 10**6}"
     spec = curve_study(name=name, budget={"n_trials": 4, "max_concurrent": 2}, sampler={"name": "tpe", "seed": seed})
     rng, stop, terminated = random.Random(seed), threading.Event(), []
+    close_storage(open_storage(postgres_url))  # the tables exist before two threads look at them
 
     def terminate_now_and_then() -> None:
+        # During the study: once its first trial runs (a store that cannot be opened is a user error).
+        wait_for(lambda: bool(all_trials(name, postgres_url)) or stop.is_set(), timeout=120)
         while not stop.wait(rng.uniform(0.2, 1.0)):
             terminated.append(_terminate(postgres_url))
 
@@ -209,6 +212,7 @@ def test_a_study_survives_a_server_restart(ray_session, curve_study, private_pos
     name = f"restarted-{os.getpid()}"
     spec = curve_study(name=name, budget={"n_trials": 4, "max_concurrent": 2})
     restarted: list[float] = []
+    close_storage(open_storage(private_postgres.url))  # the tables exist before two threads look at them
 
     def restart_once_a_trial_reported() -> None:
         wait_for(lambda: any(t.intermediate_values for t in all_trials(name, private_postgres.url)), timeout=90)
