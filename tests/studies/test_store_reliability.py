@@ -320,19 +320,19 @@ def test_sqlite_runs_eight_trials_at_once_while_the_dashboard_reads(ray_session,
         base = f"http://127.0.0.1:{server.server_port}/api/studies"
         while not stop.is_set():
             try:
-                studies = json.loads(urllib.request.urlopen(base, timeout=30).read())["studies"]
+                studies = json.loads(urllib.request.urlopen(base, timeout=30).read())["study_summaries"]
                 for s in studies:
                     urllib.request.urlopen(f"{base}/{s['study_id']}?after=0", timeout=30).read()
                 reads[0] += 1
             except Exception as e:  # any failed read is the finding
                 errors.append(repr(e))
-            time.sleep(0.05)
+            time.sleep(0.2)
 
     reader = threading.Thread(target=poll, daemon=True)
     reader.start()
     try:
         outcome = launch(
-            spec, storage_url=url, trainable=curve_trainable, context={"step_seconds": 0.3, "steps": 4}, stream=None
+            spec, storage_url=url, trainable=curve_trainable, context={"step_seconds": 0.3, "steps": 3}, stream=None
         )
     finally:
         stop.set()
