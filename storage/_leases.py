@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,11 +182,20 @@ class Heartbeat:
 
     A beat that fails is logged and retried every second; :attr:`lost` turns true
     once no beat has succeeded for ``stale_after`` seconds: by then another
-    launcher may have judged this one dead.
+    launcher may have judged this one dead. ``after_beat`` runs after each
+    successful beat (the launcher reconciles dead co-launchers' orphans there).
     """
 
-    def __init__(self, book: LeaseBook, launcher_id: str, interval: float, stale_after: float | None = None) -> None:
+    def __init__(
+        self,
+        book: LeaseBook,
+        launcher_id: str,
+        interval: float,
+        stale_after: float | None = None,
+        after_beat: Callable[[], object] | None = None,
+    ) -> None:
         self._book = book
+        self._after_beat = after_beat
         self._id = launcher_id
         self._interval = interval
         self._stale_after = stale_after if stale_after is not None else 6 * interval
@@ -231,6 +241,11 @@ class Heartbeat:
                 self._failing_since = None
             self._last_ok = time.monotonic()
             wait = self._interval
+            if self._after_beat is not None:
+                try:
+                    self._after_beat()
+                except Exception as e:  # the lease matters more than the chore
+                    _log.warning("after heartbeat: %s: %s", type(e).__name__, e)
 
     def stop(self) -> None:
         self._stop.set()

@@ -90,11 +90,18 @@ class StudyClaim:
         self.launcher_id = self.book.acquire(self.study_name)
         return self.launcher_id
 
-    def start_heartbeat(self) -> None:
-        """Renew the lease every ``heartbeat_seconds`` until the claim is closed."""
+    def start_heartbeat(self, study: Any = None) -> None:
+        """Renew the lease every ``heartbeat_seconds`` until the claim is closed.
+
+        Args:
+            study: When given, dead co-launchers' orphans in it are reconciled after every beat.
+        """
         if self.launcher_id is None:
             raise RuntimeError("acquire() the lease before starting its heartbeat")
-        self._heartbeat = Heartbeat(self.book, self.launcher_id, self.heartbeat_seconds, self.stale_after).start()
+        reap = (lambda: self.reap(study)) if study is not None else None
+        self._heartbeat = Heartbeat(
+            self.book, self.launcher_id, self.heartbeat_seconds, self.stale_after, after_beat=reap
+        ).start()
 
     @property
     def lease_lost(self) -> bool:

@@ -139,7 +139,7 @@ def _launch(
                 _forget_if_unstarted(study, storage, created, e)
                 raise
         try:
-            claim.start_heartbeat()
+            claim.start_heartbeat(study)
             if stream is not None:
                 where = "created" if created else "continuing"
                 print(f"study {spec.name} ({where}) in {redact(url)}", file=stream, flush=True)

@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
-from storage import LeaseBook, engine_url
+from storage import LeaseBook, close_storage, engine_url, open_storage
 from studies import launch
 from studies.testing import curve_trainable
 
@@ -128,7 +128,7 @@ def test_the_survivor_of_two_joined_launchers_reruns_the_dead_ones_trial_and_end
 
         wait_for(its_trial_runs, timeout=60)
         os.killpg(other.pid, signal.SIGKILL)
-        killed["at"] = time.monotonic()
+        killed["at"], killed["wall"] = time.monotonic(), time.time()
 
     killer = threading.Thread(target=kill_while_its_trial_runs, daemon=True)
     try:
@@ -148,10 +148,13 @@ def test_the_survivor_of_two_joined_launchers_reruns_the_dead_ones_trial_and_end
     assert_exact(trials, 4)
     dead = next(t for t in trials if t.number == killed["trial"])
     assert dead.state == TrialState.FAIL and dead.user_attrs["fail_reason"] == "interrupted"
-    # The survivor ran the rerun after the stale limit: at most one more trial (~1.2 s) per budget slot left.
+    # The survivor judged the dead launcher by its heartbeat alone (another host): the orphan is
+    # reconciled within the stale limit plus one heartbeat and a retry interval of the kill.
+    reconciled = dead.datetime_complete.timestamp() - killed["wall"]
     after_kill = ended - killed["at"]
-    print(f"survivor ended {after_kill:.1f} s after the kill (stale limit {STALE} s)")
-    assert after_kill < STALE + 4 * 1.2 + 10
+    print(f"orphan reconciled {reconciled:.1f} s, survivor ended {after_kill:.1f} s after the kill (stale {STALE} s)")
+    assert reconciled < STALE + HEARTBEAT + 2.0
+    assert after_kill < 90  # it ends: the rerun and what was left of the budget, no wait without end
 
 
 def _terminate(url: str) -> int:
@@ -180,8 +183,11 @@ def test_a_study_survives_its_connections_being_terminated_at_random_moments(
     name = f"terminated-{seed}-{os.getpid()}-{time.time_ns() % 10**6}"
     spec = curve_study(name=name, budget={"n_trials": 4, "max_concurrent": 2}, sampler={"name": "tpe", "seed": seed})
     rng, stop, terminated = random.Random(seed), threading.Event(), []
+    close_storage(open_storage(postgres_url))  # the tables exist before two threads look at them
 
     def terminate_now_and_then() -> None:
+        # During the study: once its first trial runs (a store that cannot be opened is a user error).
+        wait_for(lambda: bool(all_trials(name, postgres_url)) or stop.is_set(), timeout=120)
         while not stop.wait(rng.uniform(0.2, 1.0)):
             terminated.append(_terminate(postgres_url))
 
@@ -206,6 +212,7 @@ def test_a_study_survives_a_server_restart(ray_session, curve_study, private_pos
     name = f"restarted-{os.getpid()}"
     spec = curve_study(name=name, budget={"n_trials": 4, "max_concurrent": 2})
     restarted: list[float] = []
+    close_storage(open_storage(private_postgres.url))  # the tables exist before two threads look at them
 
     def restart_once_a_trial_reported() -> None:
         wait_for(lambda: any(t.intermediate_values for t in all_trials(name, private_postgres.url)), timeout=90)
@@ -313,19 +320,19 @@ def test_sqlite_runs_eight_trials_at_once_while_the_dashboard_reads(ray_session,
         base = f"http://127.0.0.1:{server.server_port}/api/studies"
         while not stop.is_set():
             try:
-                studies = json.loads(urllib.request.urlopen(base, timeout=30).read())["studies"]
+                studies = json.loads(urllib.request.urlopen(base, timeout=30).read())["study_summaries"]
                 for s in studies:
                     urllib.request.urlopen(f"{base}/{s['study_id']}?after=0", timeout=30).read()
                 reads[0] += 1
             except Exception as e:  # any failed read is the finding
                 errors.append(repr(e))
-            time.sleep(0.05)
+            time.sleep(0.2)
 
     reader = threading.Thread(target=poll, daemon=True)
     reader.start()
     try:
         outcome = launch(
-            spec, storage_url=url, trainable=curve_trainable, context={"step_seconds": 0.3, "steps": 4}, stream=None
+            spec, storage_url=url, trainable=curve_trainable, context={"step_seconds": 0.3, "steps": 3}, stream=None
         )
     finally:
         stop.set()
