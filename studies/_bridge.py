@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 FINISHED_STATES = ("COMPLETE", "PRUNED")
+# Failures that are not the trial's: its parameters are queued to run again.
+REQUEUED_FAILURES = ("interrupted", "worker_replaced")
 _ASK_RETRY_SECONDS = 1.0
 
 
@@ -187,7 +189,10 @@ class StudyBridge:
             return self._tell(trial, None, TrialState.PRUNED)
         if error:
             kind, message = live.error or ("error", "the trial failed (see the Ray trial log)")
-            return self._fail(trial, kind, message)
+            outcome = self._fail(trial, kind, message)
+            if kind == "worker_replaced":  # no Ray retry was left to run it on a fresh worker
+                self.study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+            return outcome
         if result and result.get(FAILURE_REASON):
             return self._fail(trial, str(result[FAILURE_REASON]), str(result.get(FAILURE_MESSAGE, "")))
         if not (result and result.get("done")):
@@ -209,7 +214,7 @@ class StudyBridge:
         level = logging.INFO if kind == "interrupted" else logging.WARNING  # the launcher says it once for all
         _log.log(level, "trial %d failed (%s): %s", trial.number, kind, message)
         self._tell(trial, None, TrialState.FAIL)
-        if kind != "interrupted":  # the launch stopping is not the trial's fault
+        if kind not in REQUEUED_FAILURES:  # the launch stopping or a worker replaced is not the trial's fault
             with self._guard:
                 self.failures_in_a_row += 1
                 self.last_failure = (trial.number, kind, message)
@@ -285,6 +290,8 @@ class StudyBridge:
             "trial_dir",
             "best_model_dir",
             "setup_seconds",
+            "worker_pid",
+            *(key for key in result if key.startswith("worker_") and key.endswith("_mb")),
         ):
             if result.get(key) not in (None, ""):
                 live.trial.set_user_attr(key, result[key])
