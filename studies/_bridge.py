@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune.search import Searcher
 
 from studies._observers import notify
+from studies._rerun import rerun_start
 from studies._spec import OBJECTIVE_METRICS
 from studies._task import trial_value
 from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON
@@ -143,12 +144,31 @@ class StudyBridge:
             trial = self.study.ask(self._dists)
             trial.set_user_attr("launcher_id", self._launcher_id)
             trial.set_user_attr("ray_trial_id", ray_trial_id)
+        live = _Live(trial=trial, started=time.time())
         with self._guard:
-            self._live[ray_trial_id] = _Live(trial=trial, started=time.time())
+            self._live[ray_trial_id] = live
             self.started_here += 1
+        config = {"params": dict(trial.params), "trial_number": trial.number}
+        start = rerun_start(self.study, trial)
+        if start is not None:
+            config.update(start.config())
+            self._take_over_reports(live, start.reports)
+            _log.info(
+                "trial %d reruns trial %d from its step %d", trial.number, start.original, max(start.reports, default=0)
+            )
         _log.info("trial %d started with %s", trial.number, trial.params)
         notify(self.observers, "trial_started", self.study, trial.number)
-        return {"params": dict(trial.params), "trial_number": trial.number}
+        return config
+
+    def _take_over_reports(self, live: _Live, reports: dict[int, dict[str, float]]) -> None:
+        """Record the interrupted trial's reports up to its checkpoint as the rerun's own."""
+        for step in sorted(reports):
+            live.reports[step] = reports[step]
+            value = None if self.spec.multi_objective else reports[step].get(self.spec.objective[0].metric)
+            if value is not None:
+                live.trial.report(value, step)
+        if reports:
+            live.trial.set_user_attr("reports", [{"step": s, **live.reports[s]} for s in sorted(live.reports)])
 
     def finish(self, ray_trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
         """Tell the study how the trial ended (see the module docstring for the rules)."""

@@ -180,7 +180,10 @@ def _run_trial(config: dict[str, Any], context: TrialContext) -> None:
 
     resume_from = None
     checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
+    if checkpoint is None and config.get("resume_from"):
+        resume_from = _take_over(config, trial_dir)
+        _log.info("trial %d reruns trial %s from %s", number, config.get("retry_of"), resume_from)
+    elif checkpoint is not None:
         # Copy the persisted epoch checkpoint next to the trial's outputs: the
         # trainer resumes from it and writes its next checkpoints beside it.
         resume_from = trial_dir / "restored-checkpoint"
@@ -244,6 +247,18 @@ def _run_trial(config: dict[str, Any], context: TrialContext) -> None:
     )
     _log.info("trial %d: setup %.2f s, trainer start-up %.2f s", number, node["setup_seconds"], result.startup_seconds)
     run.finish()
+
+
+def _take_over(config: dict[str, Any], trial_dir: Path) -> Path:
+    """Copy an interrupted trial's checkpoint and best model into this rerun's folder; return the checkpoint."""
+    resume_from = trial_dir / "restored-checkpoint"
+    shutil.rmtree(resume_from, ignore_errors=True)
+    shutil.copytree(config["resume_from"], resume_from)
+    if config.get("resume_best_model"):
+        best = trial_dir / "best_model"
+        shutil.rmtree(best, ignore_errors=True)
+        shutil.copytree(config["resume_best_model"], best)
+    return resume_from
 
 
 def _is_oom(error: BaseException) -> bool:
