@@ -40,6 +40,7 @@ from ray.tune.search import Searcher
 from studies._budget import budget_counts, n_trials
 from studies._observers import notify
 from studies._records import set_trial_record
+from studies._rerun import rerun_start
 from studies._spec import OBJECTIVE_METRICS
 from studies._task import trial_value
 from studies._trainable import FAILURE_MESSAGE, FAILURE_REASON, FAILURE_TRACEBACK
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 FINISHED_STATES = ("COMPLETE", "PRUNED")
+# Failures that are not the trial's: its parameters are queued to run again.
+REQUEUED_FAILURES = ("interrupted", "worker_replaced")
 _ASK_RETRY_SECONDS = 1.0
 
 
@@ -180,12 +183,36 @@ class StudyBridge:
             params = self.spec.search_space.sample(trial)
             trial.set_user_attr("launcher_id", self._launcher_id)
             trial.set_user_attr("ray_trial_id", ray_trial_id)
+        live = _Live(trial=trial, started=time.time())
         with self._guard:
-            self._live[ray_trial_id] = _Live(trial=trial, started=time.time())
+            self._live[ray_trial_id] = live
             self.started_here += 1
+        config = {"params": params, "trial_number": trial.number}
+        start = rerun_start(self.study, trial)
+        if start is not None:
+            config.update(start.config())
+            self._take_over_reports(live, start.reports)
+            _log.info(
+                "trial %d reruns trial %d from its step %d", trial.number, start.original, max(start.reports, default=0)
+            )
         _log.info("trial %d started with %s", trial.number, params)
         notify(self.observers, "trial_started", self.study, trial.number)
-        return {"params": params, "trial_number": trial.number}
+        return config
+
+    def _take_over_reports(self, live: _Live, reports: dict[int, dict[str, float]]) -> None:
+        """Record the interrupted trial's reports up to its checkpoint as the rerun's own."""
+        for step in sorted(reports):
+            live.reports[step] = reports[step]
+            value = None if self.spec.multi_objective else reports[step].get(self.spec.objective[0].metric)
+            if value is not None:
+                live.trial.report(value, step)
+        if reports:
+            set_trial_record(
+                self.study,
+                live.trial._trial_id,
+                "reports",
+                [{"step": s, **live.reports[s]} for s in sorted(live.reports)],
+            )
 
     def finish(self, ray_trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
         """Tell the study how the trial ended (see the module docstring for the rules)."""
@@ -242,7 +269,10 @@ class StudyBridge:
             return self._tell(trial, None, TrialState.PRUNED)
         if error:
             kind, message = live.error or ("error", "the trial failed (see the Ray trial log)")
-            return self._fail(trial, kind, message, live.traceback)
+            outcome = self._fail(trial, kind, message, live.traceback)
+            if kind == "worker_replaced":  # no Ray retry was left to run it on a fresh worker
+                self.study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+            return outcome
         if result and result.get(FAILURE_REASON):
             reason, message = str(result[FAILURE_REASON]), str(result.get(FAILURE_MESSAGE, ""))
             return self._fail(trial, reason, message, result.get(FAILURE_TRACEBACK))
@@ -270,7 +300,7 @@ class StudyBridge:
         _log.log(level, "trial %d failed (%s): %s", trial.number, kind, message)
         notify(self.observers, "trial_failing", self.study, trial.number)  # the last moment it can be edited
         self._tell(trial, None, TrialState.FAIL)
-        if kind != "interrupted":  # the launch stopping is not the trial's fault
+        if kind not in REQUEUED_FAILURES:  # the launch stopping or a worker replaced is not the trial's fault
             with self._guard:
                 self.failures_in_a_row += 1
                 self.last_failure = (trial.number, kind, message)
@@ -368,6 +398,8 @@ class StudyBridge:
             "trial_dir",
             "best_model_dir",
             "setup_seconds",
+            "worker_pid",
+            *(key for key in result if key.startswith("worker_") and key.endswith("_mb")),
         ):
             if result.get(key) not in (None, ""):
                 live.trial.set_user_attr(key, result[key])

@@ -52,9 +52,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
             by_kind[kind] = by_kind.get(kind, 0) + size
     verb = "would remove" if args.dry_run else "removed"
     kinds = ", ".join(f"{kind.replace('_', ' ')} {human_bytes(size)}" for kind, size in sorted(by_kind.items()))
-    print(
-        f"study {args.study}: {verb} {human_bytes(total)} from {len(removed)} trial(s)" + (f" ({kinds})" if kinds else "")
-    )
+    detail = f" ({kinds})" if kinds else ""
+    print(f"study {args.study}: {verb} {human_bytes(total)} from {len(removed)} trial(s){detail}")
     kept = sorted(kept_best_models(study, spec, study.get_trials(deepcopy=False)))
     use = disk_use(study, spec)
     print(

@@ -155,7 +155,8 @@ def _disk_line(study: Any) -> str | None:
         return None
     use = disk_use(study, stored_spec(study))
     removed = f"; {human_bytes(use['removed'])} removed by the retention policy" if use["removed"] else ""
-    return f"disk: {human_bytes(use['trials'] + use['ray'])} (trials {human_bytes(use['trials'])}, Ray {human_bytes(use['ray'])}){removed}"
+    held = human_bytes(use["trials"] + use["ray"])
+    return f"disk: {held} (trial folders {human_bytes(use['trials'])}, Ray {human_bytes(use['ray'])}){removed}"
 
 
 def _print_status_json(study: Any, url: str) -> int:

@@ -41,6 +41,8 @@ class TrialContext(BaseModel):
         cpus: CPUs reserved per trial (the worker's thread count).
         trial_root: The folder holding one ``trial-NNNN`` folder per trial.
         wandb: The trial runs' wandb settings.
+        memory_limits: ``rss_mb`` and ``cuda_mb``: how much a reused worker's resident and CUDA
+            memory may grow since its first trial before it is replaced (``None``: no limit).
         extra: Anything else a custom trainable needs (``studies.testing`` reads its
             crafted curves from here).
     """
@@ -55,4 +57,5 @@ class TrialContext(BaseModel):
     cpus: float = 1
     trial_root: str
     wandb: WandbContext
+    memory_limits: dict[str, float | None] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)

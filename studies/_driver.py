@@ -115,6 +115,10 @@ def run_tune(
         cpus=spec.resources.cpus,
         trial_root=str(contained(work_dir, "trials", spec.name, what="trial folder")),
         wandb=wandb_context(spec.wandb.model_dump(), study.user_attrs.get("uid", spec.name)),
+        memory_limits={
+            "rss_mb": spec.retention.max_memory_growth_mb,
+            "cuda_mb": spec.retention.max_gpu_memory_growth_mb,
+        },
         extra=extra,
     )
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus}

@@ -23,7 +23,7 @@ from storage._retry import StoreUnreachable
 from studies._claim import StudyClaim
 from studies._errors import StudyError
 from studies._observers import TrialObserver, default_observers, notify
-from studies._preflight import check_ray_address, check_writable_dirs
+from studies._preflight import check_disk_space, check_ray_address, check_writable_dirs
 from studies._registry import check_names
 from studies._store import open_or_create, reconcile_orphans
 from studies._task import prepare_task
@@ -119,6 +119,8 @@ def _launch(
     observers: Sequence[TrialObserver] | None,
 ) -> Outcome:
     prepared = prepare_task(spec) if trainable is None else None
+    if prepared is not None:
+        check_disk_space(spec, prepared.model_dir, prepared.num_labels)  # before the store is touched
     observers = default_observers(spec) if observers is None else list(observers)
     from studies._driver import run_tune
 

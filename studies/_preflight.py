@@ -108,3 +108,59 @@ def _answers_http2(connection: Any) -> bool:
     except OSError:
         return False
     return head[3] == 0x04  # the frame type of the server's first frame: SETTINGS
+
+
+# Bytes per model parameter a running trial holds on disk at once: its epoch checkpoint
+# (fp32 weights 4 + Adam's two moments 8), the next epoch's while it is written (12), Ray's
+# persisted copy (12) and its best model (4). A kept best model holds 4.
+RUNNING_TRIAL_BYTES_PER_PARAM = 40
+KEPT_MODEL_BYTES_PER_PARAM = 4
+
+
+def count_parameters(model_dir: Path, num_labels: int) -> int:
+    """The parameters of the classification model built from ``model_dir``'s config (no weights are loaded)."""
+    import torch
+    import transformers
+
+    from trainers._runtime import quiet
+
+    with quiet():
+        config = transformers.AutoConfig.from_pretrained(model_dir, num_labels=num_labels)
+        with torch.device("meta"):
+            model = transformers.AutoModelForSequenceClassification.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def expected_disk_bytes(spec: StudySpec, parameters: int) -> tuple[int, int]:
+    """``(bytes per running trial, bytes the study needs at once)`` for a model of ``parameters``."""
+    per_trial = parameters * RUNNING_TRIAL_BYTES_PER_PARAM
+    needed = spec.budget.max_concurrent * per_trial + spec.retention.keep_best * parameters * KEPT_MODEL_BYTES_PER_PARAM
+    return per_trial, needed
+
+
+def check_disk_space(spec: StudySpec, model_dir: Path, num_labels: int) -> None:
+    """Refuse a launch whose ``work_dir`` cannot hold the files of the trials that hold files at once.
+
+    Those are the ``budget.max_concurrent`` running trials (checkpoints, Ray's
+    copies, best model) and the ``retention.keep_best`` kept best models; the
+    retention policy deletes the rest as trials conclude.
+
+    Raises:
+        StudyError: Naming the folder, the free space and the space needed, and how it was counted.
+    """
+    import shutil
+
+    from studies._retention import human_bytes
+
+    parameters = count_parameters(model_dir, num_labels)
+    per_trial, needed = expected_disk_bytes(spec, parameters)
+    folder = Path(spec.work_dir).expanduser()
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise StudyError(
+            f"work_dir '{spec.work_dir}' has {human_bytes(free)} free, the study needs about {human_bytes(needed)}: "
+            f"{spec.budget.max_concurrent} running trial(s) x {human_bytes(per_trial)} "
+            f"({parameters / 1e6:.1f}M parameters: checkpoints with optimizer state, Ray's copy, best model) "
+            f"+ {spec.retention.keep_best} kept best model(s); free space there or set work_dir elsewhere "
+            "(--set work_dir=PATH)"
+        )

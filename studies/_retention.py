@@ -109,12 +109,15 @@ def kept_best_models(study: optuna.Study, spec: StudySpec, trials: list[Any]) ->
 
 def plan(study: optuna.Study, spec: StudySpec) -> list[Removal]:
     """What the policy removes from the study's folders now (only what exists)."""
+    from studies._rerun import reruns_pending
+
     trials = study.get_trials(deepcopy=False)
     keep = kept_best_models(study, spec, trials)
+    rerun_from = reruns_pending(trials)
     removals = []
     for trial in trials:
-        if trial.state.name not in _CONCLUDED:
-            continue  # RUNNING and WAITING trials keep everything: they may resume from their checkpoint
+        if trial.state.name not in _CONCLUDED or trial.number in rerun_from:
+            continue  # a running trial, or an interrupted one whose rerun may still start from its checkpoint
         removal = Removal(trial.number)
         folder = trial_dir(study, spec, trial)
         for part in CHECKPOINT_PARTS:

@@ -34,6 +34,80 @@ class TrialFailure(Exception):
         return f"{self.reason}: {self.message}"
 
 
+class WorkerReplaced(TrialFailure):
+    """This worker's memory grew past the study's limit since its first trial: the trial needs a fresh worker.
+
+    Raised before the trial does any work, so Ray ends the worker (a worker
+    whose trial raised is not reused) and starts the trial again on a new one.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("worker_replaced", message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (WorkerReplaced, (self.message,))
+
+
+# This worker process's memory (MB) when its first trial started: later trials are compared with it.
+_BASELINE: dict[str, float] = {}
+
+
+def worker_memory() -> dict[str, float]:
+    """This process's memory in MB: ``rss`` (anonymous resident memory, what grows when memory is
+    not given back; ``VmRSS`` where the kernel does not report it) and, with CUDA, torch's
+    ``cuda_allocated`` and ``cuda_reserved``."""
+    import sys
+
+    memory: dict[str, float] = {}
+    fields = {}
+    try:
+        with open(f"/proc/{os.getpid()}/status", encoding="ascii") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                fields[key] = value
+    except OSError:
+        pass
+    raw = fields.get("RssAnon") or fields.get("VmRSS")
+    if raw:
+        memory["rss"] = round(int(raw.split()[0]) / 1024, 1)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        memory["cuda_allocated"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+        memory["cuda_reserved"] = round(torch.cuda.memory_reserved() / 2**20, 1)
+    return memory
+
+
+def check_worker_memory(limits: dict[str, float | None]) -> dict[str, float]:
+    """Measure this worker's memory; refuse the trial when it grew past a limit since the first trial.
+
+    Args:
+        limits: ``rss_mb`` and ``cuda_mb``: the growth (MB) allowed for resident and CUDA memory
+            (allocated or reserved); ``None``: no limit.
+
+    Returns:
+        ``worker_<kind>_mb`` and ``worker_<kind>_growth_mb`` for each kind of :func:`worker_memory`.
+
+    Raises:
+        WorkerReplaced: If a growth is past its limit.
+    """
+    now = worker_memory()
+    if not _BASELINE:
+        _BASELINE.update(now)
+    measured: dict[str, float] = {}
+    for kind, value in now.items():
+        growth = round(value - _BASELINE.get(kind, value), 1)
+        measured[f"worker_{kind}_mb"] = value
+        measured[f"worker_{kind}_growth_mb"] = growth
+        limit = limits.get("cuda_mb" if kind.startswith("cuda") else "rss_mb")
+        if limit is not None and growth > limit:
+            setting = "max_gpu_memory_growth_mb" if kind.startswith("cuda") else "max_memory_growth_mb"
+            raise WorkerReplaced(
+                f"worker {os.getpid()}'s {kind} memory grew {growth:.0f} MB since its first trial "
+                f"(retention.{setting} is {limit:.0f})"
+            )
+    return measured
+
+
 def _quiet_worker(cpus: float) -> None:
     import torch
     import transformers
@@ -75,6 +149,8 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
 
     try:
         _run_trial(config, context)
+    except WorkerReplaced:
+        raise  # Ray ends this worker and runs the trial again on a fresh one
     except Exception as e:
         reason, message = failure_of(e)
         _log.warning("trial %s failed (%s): %s", config.get("trial_number"), reason, message)
@@ -101,13 +177,17 @@ def _run_trial(config: dict[str, Any], context: TrialContext) -> None:
     entered = time.time()
     _quiet_worker(context.cpus)
     number = int(config["trial_number"])
+    memory = check_worker_memory(context.memory_limits)
     params = dict(config["params"])
     trial_dir = Path(context.trial_root) / f"trial-{number:04d}"
     trial_dir.mkdir(parents=True, exist_ok=True)
 
     resume_from = None
     checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
+    if checkpoint is None and config.get("resume_from"):
+        resume_from = _take_over(config, trial_dir)
+        _log.info("trial %d reruns trial %s from %s", number, config.get("retry_of"), resume_from)
+    elif checkpoint is not None:
         # Copy the persisted epoch checkpoint next to the trial's outputs: the
         # trainer resumes from it and writes its next checkpoints beside it.
         resume_from = trial_dir / "restored-checkpoint"
@@ -122,6 +202,8 @@ def _run_trial(config: dict[str, Any], context: TrialContext) -> None:
         "gpu": _gpu_name(),
         "trial_dir": str(trial_dir),
         "best_model_dir": str(trial_dir / "best_model"),
+        "worker_pid": os.getpid(),
+        **memory,
     }
     run = TrialRun.start(context.wandb, study=context.study_name, number=number, params=params)
     node.update(run.link())
@@ -172,6 +254,18 @@ def _run_trial(config: dict[str, Any], context: TrialContext) -> None:
     )
     _log.info("trial %d: setup %.2f s, trainer start-up %.2f s", number, node["setup_seconds"], result.startup_seconds)
     run.finish()
+
+
+def _take_over(config: dict[str, Any], trial_dir: Path) -> Path:
+    """Copy an interrupted trial's checkpoint and best model into this rerun's folder; return the checkpoint."""
+    resume_from = trial_dir / "restored-checkpoint"
+    shutil.rmtree(resume_from, ignore_errors=True)
+    shutil.copytree(config["resume_from"], resume_from)
+    if config.get("resume_best_model"):
+        best = trial_dir / "best_model"
+        shutil.rmtree(best, ignore_errors=True)
+        shutil.copytree(config["resume_best_model"], best)
+    return resume_from
 
 
 def _is_oom(error: BaseException) -> bool:
