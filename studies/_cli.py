@@ -8,6 +8,7 @@ quietly. ``--debug`` shows tracebacks, library logs and library warnings.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -37,7 +38,9 @@ class _Parser(argparse.ArgumentParser):
 COMMAND_MODULES = ("studies._cmd_run", "studies._cmd_store")
 
 
+@functools.cache
 def build_parser() -> argparse.ArgumentParser:
+    """The ``studies`` parser, built once per process (parsing never changes it)."""
     import importlib
 
     parser = _Parser(

@@ -82,8 +82,14 @@ SPECS += [
         "huge-integer",
         f"name: q\n{SPACE}budget: {{n_trials: {'9' * 5000}}}\n",
         [],
-        "error: spec {spec} is refused: a value cannot be read (Exceeds the limit (4300 digits) for integer string "
-        "conversion: value has 5000 digits): write the spec out plainly",
+        "error: spec {spec} is not valid YAML: a value cannot be read (Exceeds the limit (4300 digits) for integer "
+        "string conversion: value has 5000 digits)",
+    ),
+    (
+        "empty-timestamp",
+        f"name: q\n{SPACE}description: !!timestamp\n",
+        [],
+        "error: spec {spec} is not valid YAML: a value does not fit its !! tag: check the tagged values, or drop the tags",
     ),
     (
         "timeout-inf",
