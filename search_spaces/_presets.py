@@ -28,7 +28,7 @@ def load_preset(name: str) -> dict[str, Any]:
     return copy.deepcopy(_read(name))  # callers may edit their copy (--set inside a preset space)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(name: str) -> dict[str, Any]:
     """A shipped preset file, parsed once per process (specs name the same few presets many times)."""
     with (PRESET_DIR / f"{name}.yaml").open(encoding="utf-8") as f:

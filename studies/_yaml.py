@@ -17,7 +17,6 @@ import yaml
 
 from studies._errors import SpecError
 
-
 MAX_SPEC_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_NODES = 100_000
@@ -112,7 +111,9 @@ def check_limits(text: str) -> None:
                 sizes[event.anchor] = 1
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor in open_anchors:
-                raise LimitError(f"the alias *{event.anchor} refers to a node that holds it (line {event.start_mark.line + 1})")
+                raise LimitError(
+                    f"the alias *{event.anchor} refers to a node that holds it (line {event.start_mark.line + 1})"
+                )
             size = sizes.get(event.anchor, 1)  # an undefined alias is the composer's error
         else:
             continue

@@ -76,7 +76,8 @@ SPECS += [
         "recursive-alias",
         "name: &a [*a]\n",
         [],
-        "error: spec {spec} is refused: the alias *a refers to a node that holds it (line 1): write the spec out plainly",
+        "error: spec {spec} is refused: the alias *a refers to a node that holds it (line 1): "
+        "write the spec out plainly",
     ),
     (
         "huge-integer",
@@ -89,7 +90,8 @@ SPECS += [
         "empty-timestamp",
         f"name: q\n{SPACE}description: !!timestamp\n",
         [],
-        "error: spec {spec} is not valid YAML: a value does not fit its !! tag: check the tagged values, or drop the tags",
+        "error: spec {spec} is not valid YAML: a value does not fit its !! tag: "
+        "check the tagged values, or drop the tags",
     ),
     (
         "timeout-inf",
@@ -127,6 +129,20 @@ SPECS += [
         f"name: q\nname: r\n{SPACE}",
         [],
         "error: spec {spec} line 2 is not valid YAML: the key 'name' is given twice (on lines 1 and 2): keep one",
+    ),
+    (
+        "binary-key",
+        f"name: q\n{SPACE}sampler: {{options: {{!!binary aGk=: 1}}}}\n",
+        [],
+        "error: {spec}: sampler.options: the key b'hi' is not a name (YAML read it as bytes): "
+        "write the key as plain text",
+    ),
+    (
+        "set-date-key",
+        f"name: q\n{SPACE}",
+        ["--set", "sampler.options={2001-01-01: 1}"],
+        "error: {spec}: sampler.options: the key datetime.date(2001, 1, 1) is not a name (YAML read it as date): "
+        "write the key as plain text",
     ),
     (
         "not-a-mapping",

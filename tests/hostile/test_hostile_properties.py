@@ -186,7 +186,9 @@ def spec_texts(draw: st.DrawFn) -> str:
     if draw(st.integers(0, 9)) == 0:
         return draw(RAW)
     data = copy.deepcopy(BASE)
-    for path, value in draw(st.lists(st.tuples(st.sampled_from(PATHS), st.one_of(VALUES, st.just(DELETE))), max_size=3)):
+    for path, value in draw(
+        st.lists(st.tuples(st.sampled_from(PATHS), st.one_of(VALUES, st.just(DELETE))), max_size=3)
+    ):
         _set(data, path, value)
     return yaml.dump(data, Dumper=DUMPER, allow_unicode=draw(st.booleans()), sort_keys=False)
 
