@@ -8,6 +8,7 @@ quietly. ``--debug`` shows tracebacks, library logs and library warnings.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -44,7 +45,9 @@ COMMAND_MODULES = (
 )
 
 
+@functools.cache
 def build_parser() -> argparse.ArgumentParser:
+    """The ``studies`` parser, built once per process (parsing never changes it)."""
     import importlib
 
     parser = _Parser(

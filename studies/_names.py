@@ -12,8 +12,7 @@ import unicodedata
 
 MAX_NAME_LENGTH = 100
 NAME_RULE = (
-    f"1 to {MAX_NAME_LENGTH} characters: letters, digits, '_', '-' and '.', starting with a letter or digit, "
-    "no '..'"
+    f"1 to {MAX_NAME_LENGTH} characters: letters, digits, '_', '-' and '.', starting with a letter or digit, no '..'"
 )
 _VALID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME_LENGTH - 1}}}")
 

@@ -56,6 +56,7 @@ def load_spec(spec_or_preset: str, overrides: list[str] | None = None) -> StudyS
 
 def validate_spec(raw: dict[str, Any], overrides: list[str] | None = None, *, source: str = "spec") -> StudySpec:
     """Validate a raw mapping (after ``--set`` overrides) as a :class:`StudySpec`."""
+    _check_keys(raw, source)
     parsed = parse_overrides(overrides)
     if isinstance(raw.get("search_space"), str) and any(path[0] == "search_space" for path, _ in parsed):
         # An override inside a preset space edits a copy of that preset.
@@ -77,6 +78,7 @@ def validate_spec(raw: dict[str, Any], overrides: list[str] | None = None, *, so
             for path, value in parsed
         ]
     data = apply_overrides(raw, parsed)
+    _check_keys(data, source)
     refuse_non_finite(data, source)
     _refuse_booleans_as_numbers(data, source)
     _check_enqueue(data, source)
@@ -84,6 +86,21 @@ def validate_spec(raw: dict[str, Any], overrides: list[str] | None = None, *, so
         return StudySpec.model_validate(data)
     except ValidationError as e:
         raise SpecError(f"{source}: {describe(e)}") from None
+
+
+def _check_keys(data: Any, source: str, where: str = "") -> None:
+    """Refuse mapping keys YAML read as bytes, dates or other values that cannot name a field."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise SpecError(
+                    f"{source}: {where or 'spec'}: the key {_short_repr(key)} is not a name "
+                    f"(YAML read it as {type(key).__name__}): write the key as plain text"
+                )
+            _check_keys(value, source, f"{where}.{key}" if where else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _check_keys(value, source, f"{where}[{i}]")
 
 
 def _refuse_booleans_as_numbers(data: dict[str, Any], source: str) -> None:

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studies._errors import ConflictError, NotFoundError, SpecError
+from studies._errors import ConflictError, NotFoundError
 from studies._records import set_study_record, study_record
 from studies._version import __version__
 

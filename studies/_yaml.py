@@ -17,7 +17,6 @@ import yaml
 
 from studies._errors import SpecError
 
-
 MAX_SPEC_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_NODES = 100_000
@@ -35,7 +34,11 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
     """A YAML mapping names the same key twice (plain YAML keeps the last one without a word)."""
 
 
-class _SpecLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (several times faster), else the pure-Python one; both are safe loaders.
+_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SpecLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """``yaml.safe_load``, except that a key given twice in one mapping is an error."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -66,9 +69,14 @@ def load_yaml(text: str) -> Any:
     check_limits(text)
     try:
         return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: no arbitrary objects
-    except (ValueError, OverflowError, RecursionError) as e:  # e.g. an integer of more digits than Python reads
-        reason = (str(e).splitlines() or [type(e).__name__])[0].split(";")[0]
-        raise LimitError(f"a value cannot be read ({reason})") from e
+    except (ValueError, OverflowError, RecursionError, AttributeError, TypeError) as e:
+        # PyYAML's constructors fail this way on some values: an integer of more digits than
+        # Python reads, an empty !!timestamp, bad !!binary.
+        if isinstance(e, (AttributeError, TypeError)):
+            problem = "a value does not fit its !! tag: check the tagged values, or drop the tags"
+        else:
+            problem = f"a value cannot be read ({(str(e).splitlines() or [type(e).__name__])[0].split(';')[0]})"
+        raise yaml.constructor.ConstructorError(None, None, problem, None) from e
 
 
 def check_limits(text: str) -> None:
@@ -84,7 +92,7 @@ def check_limits(text: str) -> None:
     sizes: dict[str, int] = {}
     open_anchors: set[str] = set()
     stack: list[list[Any]] = [[None, 0]]  # [anchor, expanded size so far] per open collection
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=_SafeLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             if len(stack) > MAX_DEPTH:
                 raise LimitError(f"it nests deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1})")
@@ -103,7 +111,9 @@ def check_limits(text: str) -> None:
                 sizes[event.anchor] = 1
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor in open_anchors:
-                raise LimitError(f"the alias *{event.anchor} refers to a node that holds it (line {event.start_mark.line + 1})")
+                raise LimitError(
+                    f"the alias *{event.anchor} refers to a node that holds it (line {event.start_mark.line + 1})"
+                )
             size = sizes.get(event.anchor, 1)  # an undefined alias is the composer's error
         else:
             continue

@@ -76,14 +76,22 @@ SPECS += [
         "recursive-alias",
         "name: &a [*a]\n",
         [],
-        "error: spec {spec} is refused: the alias *a refers to a node that holds it (line 1): write the spec out plainly",
+        "error: spec {spec} is refused: the alias *a refers to a node that holds it (line 1): "
+        "write the spec out plainly",
     ),
     (
         "huge-integer",
         f"name: q\n{SPACE}budget: {{n_trials: {'9' * 5000}}}\n",
         [],
-        "error: spec {spec} is refused: a value cannot be read (Exceeds the limit (4300 digits) for integer string "
-        "conversion: value has 5000 digits): write the spec out plainly",
+        "error: spec {spec} is not valid YAML: a value cannot be read (Exceeds the limit (4300 digits) for integer "
+        "string conversion: value has 5000 digits)",
+    ),
+    (
+        "empty-timestamp",
+        f"name: q\n{SPACE}description: !!timestamp\n",
+        [],
+        "error: spec {spec} is not valid YAML: a value does not fit its !! tag: "
+        "check the tagged values, or drop the tags",
     ),
     (
         "timeout-inf",
@@ -121,6 +129,20 @@ SPECS += [
         f"name: q\nname: r\n{SPACE}",
         [],
         "error: spec {spec} line 2 is not valid YAML: the key 'name' is given twice (on lines 1 and 2): keep one",
+    ),
+    (
+        "binary-key",
+        f"name: q\n{SPACE}sampler: {{options: {{!!binary aGk=: 1}}}}\n",
+        [],
+        "error: {spec}: sampler.options: the key b'hi' is not a name (YAML read it as bytes): "
+        "write the key as plain text",
+    ),
+    (
+        "set-date-key",
+        f"name: q\n{SPACE}",
+        ["--set", "sampler.options={2001-01-01: 1}"],
+        "error: {spec}: sampler.options: the key datetime.date(2001, 1, 1) is not a name (YAML read it as date): "
+        "write the key as plain text",
     ),
     (
         "not-a-mapping",
