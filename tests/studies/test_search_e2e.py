@@ -83,7 +83,8 @@ def test_conditional_space_on_a_four_class_task_end_to_end(tmp_path: Path):
     # A store that asked for every distribution would hold num_cycles for the linear trial too.
     for t in trials:  # only the active parameters are stored
         cosine = t.params["lr_scheduler_type"] == "cosine_with_restarts"
-        assert set(t.params) == {"learning_rate", "lr_scheduler_type", "max_length"} | ({"num_cycles"} if cosine else set())
+        active = {"learning_rate", "lr_scheduler_type", "max_length"} | ({"num_cycles"} if cosine else set())
+        assert set(t.params) == active
         assert set(t.user_attrs["reports"][-1]) >= {"f1_macro", "f1_weighted", "mcc", "roc_auc", "accuracy"}
     assert {t.params["lr_scheduler_type"] for t in trials} == {"linear", "cosine_with_restarts"}
     assert _dashboard_params(storage, study._study_id) == [set(t.params) for t in trials]
@@ -95,7 +96,8 @@ def test_conditional_space_on_a_four_class_task_end_to_end(tmp_path: Path):
     assert set(record["test"]) == metrics and set(record["validation"]) >= metrics
     # One class for everything scores 0.1; guessing at the class rates, 0.25.
     assert record["test"]["f1_macro"] > 0.35
-    assert record["revisions"]["model"] == {"name": "tiny-bert", "source": "tiny-bert", "revision": None, "commit": None}
+    model = {"name": "tiny-bert", "source": "tiny-bert", "revision": None, "commit": None}
+    assert record["revisions"]["model"] == model
     assert record["revisions"]["dataset"]["source"] == "synthetic" and record["revisions"]["dataset"]["commit"] is None
     card = (tmp_path / "models" / "four-topics" / "README.md").read_text()
     assert "| f1_macro |" in card and "| roc_auc |" in card and "F1 is the macro F1" in card
