@@ -209,12 +209,14 @@ def model_card(record: dict[str, Any], spec: StudySpec) -> str:
         else "F1 is the macro F1; ROC AUC the macro mean of one-vs-rest AUCs"
     )
     trials = ", ".join(f"{n} {k.lower()}" for k, n in record["trials"].items())
+    base = _revision_line(revisions["model"]) if revisions else f"`{record['base_model']}`"
+    data = _revision_line(revisions["dataset"]) if revisions else f"`{record['dataset']}`"
     return f"""# {record["study"]}: {spec.model.name} fine-tuned on {spec.task.dataset}
 
 {spec.description or "A text classifier promoted from a hyperparameter-optimization study."}
 
-- Base model: {_revision_line(revisions["model"]) if revisions else f'`{record["base_model"]}`'}
-- Data: {_revision_line(revisions["dataset"]) if revisions else f'`{record["dataset"]}`'} (train {record["data_sizes"].get("train")}, validation \
+- Base model: {base}
+- Data: {data} (train {record["data_sizes"].get("train")}, validation \
 {record["data_sizes"].get("validation")}, test {record["data_sizes"].get("test")} examples); \
 labels {", ".join(labels)}; {scoring}
 - Study: {trials}; objective {", ".join(f"{o['direction']} {o['metric']}" for o in record["objective"])} \

@@ -182,9 +182,7 @@ class StudySpec(_Section):
         for metric in metrics:
             if metric not in OBJECTIVE_METRICS:
                 why = "is not an evaluation metric" if metric == "train_loss" else "is not reported"
-                raise ValueError(
-                    f"objective metric {metric!r} {why}: choose from {', '.join(OBJECTIVE_METRICS)}"
-                )
+                raise ValueError(f"objective metric {metric!r} {why}: choose from {', '.join(OBJECTIVE_METRICS)}")
         if len(set(metrics)) != len(metrics):
             raise ValueError(f"objective lists a metric twice ({metrics}): list each once")
         for i, config in enumerate(self.enqueue):

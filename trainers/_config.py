@@ -54,12 +54,11 @@ class TaskSpec(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:
-        if self.positive_label is not None and self.labels is not None:
-            if self.positive_label.lower() not in (label.lower() for label in self.labels):
-                raise ValueError(
-                    f"positive_label {self.positive_label!r} is not among task.labels {self.labels}: "
-                    "name one of the labels"
-                )
+        labels = [label.lower() for label in self.labels or []]
+        if self.positive_label is not None and labels and self.positive_label.lower() not in labels:
+            raise ValueError(
+                f"positive_label {self.positive_label!r} is not among task.labels {self.labels}: name one of the labels"
+            )
         if self.synthetic_classes != 2 and self.dataset != "synthetic":
             raise ValueError("synthetic_classes applies to dataset synthetic only: remove it")
         return self

@@ -31,14 +31,14 @@ from trainers._atomic import content_key, publish, staging_dir
 from trainers._config import DataError, ModelSpec, TaskSpec
 from trainers._models import (
     TINY_BERT,
-    check_max_length,
-    read_revision,
     ModelError,
     build_tiny_bert,
+    check_max_length,
     local_dir,
     materialize,
     model_identity,
     model_kind,
+    read_revision,
     tokenizer_identity,
     train_wordpiece,
     warn_unsafe,

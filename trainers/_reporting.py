@@ -140,7 +140,8 @@ def make_callback(
 
         def on_save(self, args, state, control, model=None, processing_class=None, **kwargs):
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            metrics = {name: float(self._eval[f"eval_{name}"]) for name in METRICS if f"eval_{name}" in self._eval}
+            logged = {name: name if name.startswith("eval_") else f"eval_{name}" for name in METRICS}
+            metrics = {name: float(self._eval[key]) for name, key in logged.items() if key in self._eval}
             metrics.update(train_loss=self._train_loss, epoch=float(state.epoch))
             current = Report(step=round(state.epoch), metrics=metrics, checkpoint_dir=checkpoint)
             _write_report(checkpoint, current)

@@ -112,7 +112,7 @@ def generate(n: int, seed: int = 42, label_noise: float = 0.05, classes: int = 2
     Args:
         n: Number of reviews.
         seed: Seed of the generator.
-        label_noise: Fraction of rows whose label is replaced at random.
+        label_noise: Fraction of rows whose label is flipped (sentiment) or drawn at random (topics).
         classes: 2 for the sentiment task; 3 to 6 for a topic task (:data:`TOPICS`).
 
     Returns:

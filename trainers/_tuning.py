@@ -83,8 +83,8 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
 
 def embeddings(model: nn.Module) -> nn.Module:
     """The embedding block (word, position and type embeddings and their norm), or the input embeddings."""
-    base = getattr(model, "base_model", model)
-    return getattr(base, "embeddings", None) or model.get_input_embeddings()
+    block = getattr(getattr(model, "base_model", model), "embeddings", None)
+    return block if block is not None else model.get_input_embeddings()
 
 
 def freeze(model: nn.Module, settings: TrainerSpec) -> None:

