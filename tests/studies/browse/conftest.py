@@ -45,12 +45,32 @@ def quickstart(ray_session, tmp_path_factory) -> Iterator[SimpleNamespace]:
     yield SimpleNamespace(root=root, url=url, spec=spec, outcome=outcome)
 
 
-def studies_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
     env.pop("STUDIES_STORAGE", None)
     return subprocess.run(
         [sys.executable, "-m", "studies._cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+@pytest.fixture
+def studies_cli():
+    """Run ``studies ARGS`` in a child process: ``studies_cli(*args, cwd=folder)``."""
+    return _run_cli
+
+
+@pytest.fixture
+def studies_main(capsys):
+    """Run ``studies ARGS`` in this process (the same ``main``, without a child's start-up): (code, out, err)."""
+    from studies._cli import main
+
+    def run(*args: str) -> SimpleNamespace:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
 
 
 def free_port() -> int:
