@@ -31,6 +31,7 @@ class Plot:
     title: str
     png: Callable[[], Any]
     html: Callable[[], Any]
+    size: tuple[float, float] = (8.0, 5.0)  # inches, at 100 dpi
 
 
 def plots_for(study: optuna.Study, top_params: int = 3) -> tuple[list[Plot], list[tuple[str, str]]]:
@@ -79,16 +80,17 @@ def plots_for(study: optuna.Study, top_params: int = 3) -> tuple[list[Plot], lis
                  lambda: pv.plot_param_importances(study, **target(0))),
             Plot("parallel_coordinate", f"Parallel coordinates ({names[0]})",
                  lambda: pm.plot_parallel_coordinate(study, **target(0)),
-                 lambda: pv.plot_parallel_coordinate(study, **target(0))),
+                 lambda: pv.plot_parallel_coordinate(study, **target(0)), (10.0, 5.0)),
             Plot("slice", f"Slice of the most important parameters ({names[0]})",
                  lambda: pm.plot_slice(study, params=important, **target(0)),
-                 lambda: pv.plot_slice(study, params=important, **target(0))),
+                 lambda: pv.plot_slice(study, params=important, **target(0)), (max(8.0, 3.5 * len(important)), 5.0)),
         ]
         if len(important) >= 2:
             plots.append(
                 Plot("contour", f"Contour of the most important parameters ({names[0]})",
                      lambda: pm.plot_contour(study, params=important[:3], **target(0)),
-                     lambda: pv.plot_contour(study, params=important[:3], **target(0)))
+                     lambda: pv.plot_contour(study, params=important[:3], **target(0)),
+                     (4.0 * min(3, len(important)) + 2, 3.5 * min(3, len(important)) + 1))
             )
         else:
             skipped.append(("contour", "needs two parameters that vary across COMPLETE trials"))

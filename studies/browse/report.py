@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,13 +63,16 @@ def write_report(study: optuna.Study, out: Path) -> Report:
     plots, report.skipped = plots_for(study)
     for plot in plots:
         try:
-            ax = plot.png()
-            figure = _figure_of(ax)
-            figure.set_size_inches(max(figure.get_size_inches()[0], 8), max(figure.get_size_inches()[1], 5))
-            figure.tight_layout()
-            figure.savefig(out / f"{plot.name}.png", dpi=100)
-            plt.close(figure)
-            plot.html().write_html(out / f"{plot.name}.html", include_plotlyjs="directory", full_html=True)
+            # Optuna and matplotlib warn about degenerate data (equal importances, flat axes): the plot is still right.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                figure = _figure_of(plot.png())
+                _tidy(figure, plot.size)
+                figure.savefig(out / f"{plot.name}.png", dpi=100, bbox_inches="tight")
+                plt.close(figure)
+                plot.html().write_html(out / f"{plot.name}.html", include_plotlyjs="directory", full_html=True)
+            for warning in caught:
+                _log.info("plot %s: %s", plot.name, warning.message)
         except (ValueError, RuntimeError, ZeroDivisionError) as e:  # an Optuna plot that does not apply after all
             _log.info("plot %s: %s", plot.name, e)
             report.skipped.append((plot.name, str(e).splitlines()[0] if str(e) else type(e).__name__))
@@ -78,6 +82,25 @@ def write_report(study: optuna.Study, out: Path) -> Report:
     report.summary = out / "summary.md"
     report.summary.write_text(summary_markdown(study, report), encoding="utf-8")
     return report
+
+
+def _tidy(figure: Any, size: tuple[float, float]) -> None:
+    """Give the figure room for its panels; give a log axis shorter than a decade two labelled ticks.
+
+    On such an axis (a learning rate's range) matplotlib labels every minor
+    tick, and in the narrow panels of a slice or contour plot those labels overlap.
+    """
+    import numpy as np
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    figure.set_size_inches(*size)
+    for ax in figure.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            low, high = sorted(axis.get_view_interval())
+            if scale == "log" and 0 < low and high / low < 10:
+                axis.set_major_locator(FixedLocator([float(f"{v:.2g}") for v in np.geomspace(low, high, 4)[1:3]]))
+                axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+                axis.set_minor_locator(NullLocator())
 
 
 def _figure_of(drawn: Any) -> Any:
