@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from serve_http import call
+
 from studies.serve import Scorer
 
 MARKER = "a secret review 7f3c9 that must never reach the log"
@@ -27,7 +27,9 @@ def test_scores_one_text_a_pair_and_a_batch_as_predict_does(server: Any, tiny_mo
     scorer = Scorer(tiny_model)
     status, one = call(server, "/score", {"text": "the acting was superb and i loved the ending"})
     assert status == 200 and one["label"] in ("negative", "positive")
-    assert one["probabilities"] == pytest.approx(scorer.score(["the acting was superb and i loved the ending"])[0][0]["probabilities"], abs=1e-5)
+    assert one["probabilities"] == pytest.approx(
+        scorer.score(["the acting was superb and i loved the ending"])[0][0]["probabilities"], abs=1e-5
+    )
     assert sum(one["probabilities"].values()) == pytest.approx(1, abs=1e-4)
 
     status, pair = call(server, "/score", {"text": "the plot", "text_pair": "was dull and boring"})
