@@ -128,8 +128,8 @@ def serve_and_load(folder: Path, backend: str, texts: list[str], args: argparse.
         result = load(url, texts, args.requests, args.concurrency)
         with urllib.request.urlopen(f"{url}/metrics") as response:
             metrics = response.read().decode()
-        count = next(float(l.split()[-1]) for l in metrics.splitlines() if l.startswith("studies_batch_size_count"))
-        total = next(float(l.split()[-1]) for l in metrics.splitlines() if l.startswith("studies_batch_size_sum"))
+        count = next(float(x.split()[-1]) for x in metrics.splitlines() if x.startswith("studies_batch_size_count"))
+        total = next(float(x.split()[-1]) for x in metrics.splitlines() if x.startswith("studies_batch_size_sum"))
         result["mean_batch"] = round(total / count, 2)
         return result
     finally:
@@ -162,7 +162,12 @@ def main() -> None:
                 enqueue = '[{"learning_rate": 1.0e-4, "warmup_ratio": 0.1, "per_device_train_batch_size": 16}]'
                 folder = promote(
                     "imdb-minilm",
-                    ["trainer.num_train_epochs=1", f"task.dataset={SHARED / 'imdb_sample.csv'}", f"enqueue={enqueue}"],
+                    [
+                        "trainer.num_train_epochs=1",
+                        "trainer.max_steps_per_epoch=24",
+                        f"task.dataset={SHARED / 'imdb_sample.csv'}",
+                        f"enqueue={enqueue}",
+                    ],
                     root,
                 )
             export = export_onnx(folder, quantize="int8")

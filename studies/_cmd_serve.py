@@ -25,7 +25,9 @@ def _positive(text: str) -> int:
 
 
 def _input_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--file", type=Path, metavar="F", help="a .csv or .jsonl file of texts (column text, or the training one)")
+    parser.add_argument(
+        "--file", type=Path, metavar="F", help="a .csv or .jsonl file of texts (column text, or the training one)"
+    )
     parser.add_argument("--pair-file", type=Path, metavar="F", help="a .csv or .jsonl file of text pairs")
     parser.add_argument("--text-column", metavar="NAME", help="the text column of --file / --pair-file")
     parser.add_argument("--pair-column", metavar="NAME", help="the second-text column of --file / --pair-file")
@@ -35,7 +37,9 @@ def register(sub: Any) -> None:
     """Add ``predict``, ``serve``, ``export`` and ``drift`` to the ``studies`` command."""
     predict = sub.add_parser("predict", help="label texts or text pairs with a promoted model")
     predict.add_argument("model", metavar="MODEL_DIR_OR_STUDY", help=_MODEL_HELP)
-    predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label (else --file, else stdin, one per line)")
+    predict.add_argument(
+        "texts", nargs="*", metavar="TEXT", help="texts to label (else --file, else stdin, one per line)"
+    )
     predict.add_argument("--pair", action="append", metavar="TEXT", help="the second text of each TEXT, in order")
     _input_options(predict)
     predict.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="output format (default jsonl)")

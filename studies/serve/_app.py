@@ -73,7 +73,7 @@ def create_app(scorer: "Scorer", limits: Limits | None = None) -> "FastAPI":
         reference = None
     window: collections.deque[tuple[Any, float]] = collections.deque(maxlen=limits.drift_window)
     window_lock = threading.Lock()
-    Text = Field(min_length=1, max_length=limits.max_chars)  # noqa: N806
+    Text = Field(min_length=1, max_length=limits.max_chars)
 
     class Example(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -102,6 +102,14 @@ def create_app(scorer: "Scorer", limits: Limits | None = None) -> "FastAPI":
 
     class BatchResult(BaseModel):
         results: list[Result]
+
+    class Problem(BaseModel):
+        detail: str = Field(description="What was wrong with the request, and how to fix it")
+
+    refusals: dict[int | str, dict[str, Any]] = {
+        413: {"model": Problem, "description": "The body is over the size limit"},
+        422: {"model": Problem, "description": "The body is not a valid request"},
+    }
 
     def run(examples: list[Any]) -> list[dict[str, Any]]:
         started = time.perf_counter()
@@ -159,7 +167,7 @@ def create_app(scorer: "Scorer", limits: Limits | None = None) -> "FastAPI":
             metrics.errors.labels(kind="server").inc()
         return response
 
-    @app.post("/score", response_model=Result | BatchResult, summary="Score one example or a batch")
+    @app.post("/score", response_model=Result | BatchResult, responses=refusals, summary="Score one example or a batch")
     async def score(body: ScoreRequest) -> dict[str, Any]:
         items = [Example(text=body.text, text_pair=body.text_pair)] if body.inputs is None else body.inputs
         examples = scorer.encode([i.text for i in items], _pairs(items))

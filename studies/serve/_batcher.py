@@ -65,7 +65,9 @@ class MicroBatcher:
             while size < self.max_batch:
                 timeout = deadline - loop.time()
                 try:
-                    item = self._queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(self._queue.get(), timeout)
+                    item = (
+                        self._queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(self._queue.get(), timeout)
+                    )
                 except (asyncio.QueueEmpty, asyncio.TimeoutError):
                     break
                 if size + len(item[0]) > self.max_batch:

@@ -17,6 +17,7 @@ import os
 import platform
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,9 @@ def export_onnx(folder: Path, quantize: str | None = None, opset: int = 17) -> d
         if quantize == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(staging / ONNX_FILES["onnx"], staging / ONNX_FILES["onnx-int8"], weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                staging / ONNX_FILES["onnx"], staging / ONNX_FILES["onnx-int8"], weight_type=QuantType.QInt8
+            )
         for backend, name in ONNX_FILES.items():
             if (staging / name).is_file():
                 scorer = Scorer(folder, backend, record, onnx_file=staging / name)
@@ -93,16 +96,19 @@ def _export_graph(scorer: Scorer, path: Path, opset: int) -> None:
     args = tuple(torch.tensor([example.get(n, [0] * len(example["input_ids"]))] * 2) for n in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     try:
-        torch.onnx.export(
-            WithEmbedding(scorer._model).eval(),
-            args,
-            str(path),
-            input_names=names,
-            output_names=["logits", "embedding"],
-            dynamic_axes={**axes, "logits": {0: "batch"}, "embedding": {0: "batch"}},
-            opset_version=opset,
-            dynamo=False,
-        )
+        # The tracer warns about Python branches on shapes, constant for these models: nothing the user can act on.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                WithEmbedding(scorer._model).eval(),
+                args,
+                str(path),
+                input_names=names,
+                output_names=["logits", "embedding"],
+                dynamic_axes={**axes, "logits": {0: "batch"}, "embedding": {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
     except Exception as e:
         raise StudyError(f"the model could not be exported to ONNX ({type(e).__name__}: {e})") from e
 

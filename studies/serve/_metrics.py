@@ -36,7 +36,8 @@ class ServiceMetrics:
         )
         self.errors = Counter("studies_errors", "Refused or failed requests, by kind", ["kind"], registry=self.registry)
         self.drift_score = Gauge(
-            "studies_drift_score", "Largest KS statistic of recent inputs against the training inputs",
+            "studies_drift_score",
+            "Largest KS statistic of recent inputs against the training inputs",
             registry=self.registry,
         )
         self.drift_p_value = Gauge(

@@ -111,14 +111,14 @@ def minilm_model(tmp_path_factory: pytest.TempPathFactory, shared_file: Callable
             "clean": ["html"],
             "max_length": 128,
             "truncation": "head+tail",
-            "train_size": 256,
-            "eval_size": 64,
-            "test_size": 100,
+            "train_size": 128,
+            "eval_size": 32,
+            "test_size": 64,
         },
         "model": {"name": "minilm-l6"},
         "trainer": {
             "num_train_epochs": 1,
-            "max_steps_per_epoch": 8,
+            "max_steps_per_epoch": 4,
             "per_device_train_batch_size": 16,
             "per_device_eval_batch_size": 64,
         },
@@ -175,4 +175,3 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     yield start
     for server in servers:
         server.stop()
-

@@ -110,8 +110,8 @@ def test_export_writes_onnx_and_int8_scored_on_the_test_split(tiny_model: Path, 
 
 def test_onnx_scores_match_torch_and_int8_serves_over_http(tiny_model: Path, exported: dict[str, Any]) -> None:
     import uvicorn
-
     from serve_http import call, free_port
+
     from studies.serve import create_app
 
     torch_probs = Scorer(tiny_model).score(TEXTS)[1]

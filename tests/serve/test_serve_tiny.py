@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from serve_http import call
+
 from studies.serve import Scorer
 
 MARKER = "a secret review 7f3c9 that must never reach the log"
@@ -27,7 +27,9 @@ def test_scores_one_text_a_pair_and_a_batch_as_predict_does(server: Any, tiny_mo
     scorer = Scorer(tiny_model)
     status, one = call(server, "/score", {"text": "the acting was superb and i loved the ending"})
     assert status == 200 and one["label"] in ("negative", "positive")
-    assert one["probabilities"] == pytest.approx(scorer.score(["the acting was superb and i loved the ending"])[0][0]["probabilities"], abs=1e-5)
+    assert one["probabilities"] == pytest.approx(
+        scorer.score(["the acting was superb and i loved the ending"])[0][0]["probabilities"], abs=1e-5
+    )
     assert sum(one["probabilities"].values()) == pytest.approx(1, abs=1e-4)
 
     status, pair = call(server, "/score", {"text": "the plot", "text_pair": "was dull and boring"})
@@ -105,16 +107,31 @@ def test_metrics_are_prometheus_text(server: Any) -> None:
     assert _metric(text, 'studies_errors_total{kind="invalid"}') >= 1
 
 
-def test_the_openapi_schema_holds_no_5xx_for_generated_requests(server: Any) -> None:
+def test_generated_requests_from_the_openapi_schema_get_no_5xx(server: Any) -> None:
+    """schemathesis draws valid and invalid requests from the service's own schema; none may crash it."""
     import schemathesis
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error, response_schema_conformance
 
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    score = schema["/score"]["POST"]
+    cases = st.one_of(
+        score.as_strategy(GenerationMode.POSITIVE),
+        score.as_strategy(GenerationMode.NEGATIVE),
+        schema["/metadata"]["GET"].as_strategy(),
+        schema["/health"]["GET"].as_strategy(),
+    )
 
-    @schema.parametrize()
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(case=cases)
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def check(case: Any) -> None:
-        case.call_and_validate()
+        response = case.call()
+        case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+        if response.status_code >= 400:
+            detail = response.json()["detail"]
+            assert response.status_code < 500 and isinstance(detail, str) and detail, response.text
 
     check()
 
