@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from studies._errors import ConflictError, NotFoundError, SpecError
 from studies._version import __version__
@@ -27,7 +27,7 @@ _log = logging.getLogger(__name__)
 HARMLESS = ("budget", "resources", "wandb", "promotion", "storage", "work_dir", "description", "enqueue")
 
 
-def directions(spec: StudySpec) -> list[str]:
+def directions(spec: StudySpec) -> list[Literal["minimize", "maximize"]]:
     return [o.direction for o in spec.objective]
 
 

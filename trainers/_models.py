@@ -121,7 +121,7 @@ def model_identity(model: ModelSpec, max_length: int, seed: int) -> dict[str, An
         max_length: The task's ``max_length`` (the tiny-bert position table size).
         seed: The seed of random initialization.
     """
-    identity = {"model": model.model_dump(), "tokenizer": tokenizer_identity(model)}
+    identity: dict[str, Any] = {"model": model.model_dump(), "tokenizer": tokenizer_identity(model)}
     if model_kind(model) == TINY_BERT:
         identity.update(max_length=max_length, seed=seed)
     elif model.random_init:

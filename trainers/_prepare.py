@@ -210,6 +210,7 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared
 
     with quiet():
         model_hit = True
+        base_dir: Path | None
         if kind == TINY_BERT:
             base_dir = None
         elif kind == "local" and not model.random_init:
@@ -230,6 +231,7 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path) -> Prepared
 
             model_hit = _ensure(model_entry, build)
             base_dir = model_entry
+    assert base_dir is not None  # every kind of model has its folder by now
 
     meta = json.loads((data_entry / _META).read_text())
     if meta["sizes"].get("train", 0) == 0:
