@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DEFAULT_URL = "sqlite:///studies.db"
 ENV_VAR = "STUDIES_STORAGE"
@@ -63,8 +67,26 @@ def redact(url: str) -> str:
     ``url`` may be a malformed URL, or a message holding several: every
     ``user:password@host`` in it is hidden.
     """
+    parsed = _parse(url)
+    if parsed is not None and parsed.password is not None:
+        url = parsed.render_as_string(hide_password=True)
+    # A message, a malformed URL, or a password SQLAlchemy would not see (raw "@" in it, no scheme).
     url = _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", url)
     return _QUERY_SECRET.sub(lambda m: f"{m['key']}***", url)
+
+
+def _parse(url: str) -> URL | None:
+    """``url`` as SQLAlchemy reads it, when it is one well-formed URL and nothing else."""
+    if any(c.isspace() for c in url) or url.count("@") > 1:
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+    except ImportError:
+        return None
+    try:
+        return make_url(url)
+    except Exception:  # ArgumentError, ValueError: not a URL SQLAlchemy understands
+        return None
 
 
 def dialect(url: str) -> str:

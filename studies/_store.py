@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from studies._errors import ConflictError, NotFoundError
 from studies._records import set_study_record, study_record
@@ -32,7 +32,7 @@ HARMLESS = (
 )
 
 
-def directions(spec: StudySpec) -> list[str]:
+def directions(spec: StudySpec) -> list[Literal["minimize", "maximize"]]:
     return [o.direction for o in spec.objective]
 
 

@@ -46,7 +46,7 @@ def wandb_context(spec_wandb: dict[str, Any], study_uid: str) -> WandbContext:
     return WandbContext(
         project=spec_wandb["project"],
         entity=spec_wandb.get("entity"),
-        mode=resolve_mode(spec_wandb["mode"]),
+        mode=resolve_mode(spec_wandb["mode"]),  # type: ignore[arg-type]  # pydantic checks the value
         dir=str(Path(spec_wandb["dir"]).resolve()),
         study_uid=study_uid,
     )

@@ -196,7 +196,7 @@ def _run_trial(config: dict[str, Any], context: TrialContext) -> None:
             shutil.copytree(folder, resume_from)
         _log.info("trial %d resumes from %s", number, resume_from)
 
-    node = {
+    node: dict[str, Any] = {
         "hostname": socket.gethostname(),
         "node_id": ray.get_runtime_context().get_node_id(),
         "gpu": _gpu_name(),

@@ -45,7 +45,7 @@ def describe_failure(ray_trial: Trial) -> tuple[str, str]:
         return failure_of(exc.cause if getattr(exc, "cause", None) is not None else exc)
     if isinstance(exc, RayActorError):
         return "worker_died", "the trial's worker process died (killed or out of memory)"
-    text = (ray_trial.get_error() or "").strip().splitlines()
+    text = str(ray_trial.get_error() or "").strip().splitlines()
     return "error", (text[-1] if text else "unknown error")[:500]
 
 
@@ -73,6 +73,13 @@ class _Detachable:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_bridge": None}
 
+    @property
+    def bridge(self) -> StudyBridge:
+        """The live bridge (absent only from a copy Ray unpickled, which studies never run)."""
+        if self._bridge is None:
+            raise RuntimeError("this Ray component was unpickled without its study bridge")
+        return self._bridge
+
 
 class OptunaSearcher(_Detachable, Searcher):
     """A Ray ``Searcher`` whose every decision is the :class:`StudyBridge`'s."""
@@ -85,7 +92,7 @@ class OptunaSearcher(_Detachable, Searcher):
         # The study, not Ray, knows the objective; there is nothing to set.
         return True
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # str: Searcher.FINISHED
         assert self._bridge is not None
         return self._bridge.ask(trial_id)
 
@@ -96,7 +103,7 @@ class OptunaSearcher(_Detachable, Searcher):
         """Nothing to restore: ``studies resume`` rebuilds from the store."""
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        self._bridge.finish(trial_id, result, error)
+        self.bridge.finish(trial_id, result, error)
 
 
 class OptunaPrunerScheduler(_Detachable, FIFOScheduler):
@@ -107,14 +114,18 @@ class OptunaPrunerScheduler(_Detachable, FIFOScheduler):
         self._bridge = bridge
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
-        self._bridge.attach(trial)
+        self.bridge.attach(trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
-        self._bridge.attach(trial)
-        return TrialScheduler.STOP if self._bridge.report(trial.trial_id, result) else TrialScheduler.CONTINUE
+        self.bridge.attach(trial)
+        return TrialScheduler.STOP if self.bridge.report(trial.trial_id, result) else TrialScheduler.CONTINUE
 
     def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+<<<<<<< HEAD
         self._bridge.note_error(trial.trial_id, describe_failure(trial), failure_traceback(trial))
+=======
+        self.bridge.note_error(trial.trial_id, describe_failure(trial))
+>>>>>>> issue-checks
 
 
 class StopSwitch(_Detachable, Stopper):

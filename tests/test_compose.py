@@ -238,6 +238,9 @@ def test_dockerfile_installs_the_project_with_a_cpu_torch_by_default() -> None:
     assert re.search(r"^ARG TORCH_VARIANT=cpu$", dockerfile, re.MULTILINE)
     assert "download.pytorch.org/whl/${TORCH_VARIANT}" in dockerfile
     assert re.search(r'pip install "\.\[postgres\]"', dockerfile)
+    # Every pip install in the image is held to the lock file that `make setup` and CI use.
+    installs = [line for line in dockerfile.splitlines() if re.search(r"pip install (?!--no-deps)", line)]
+    assert installs and all("-c constraints.txt" in line for line in installs), installs
     assert "ray[default]" in dockerfile  # `ray start --head` with its dashboard
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE), "run as an unprivileged user"
     for line in dockerfile.splitlines():

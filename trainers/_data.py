@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from trainers._config import DataError, TaskSpec
@@ -24,7 +25,7 @@ _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _SPACES = re.compile(r"\s+")
 
 
-def clean_text(text: str, steps: list[str]) -> str:
+def clean_text(text: str, steps: Sequence[str]) -> str:
     """Apply the cleaning ``steps`` in order.
 
     ``html`` replaces tags (``<br />``) with spaces and unescapes entities

@@ -95,14 +95,18 @@ def _training_args(settings: TrainerSpec, checkpoints: Path) -> Any:
         report_to="none",
         disable_tqdm=True,
         log_level="warning",
-        **{checkpointing: settings.gradient_checkpointing},
+        **{checkpointing: settings.gradient_checkpointing},  # type: ignore[arg-type]
         torch_compile=settings.torch_compile,
         dataloader_num_workers=workers,
         dataloader_persistent_workers=workers > 0,
         dataloader_pin_memory=cuda,
         optim="adamw_torch_fused" if cuda else "adamw_torch",
+<<<<<<< HEAD
         **precision_flags(settings.precision),
         **training_arguments(settings),
+=======
+        **precision_flags(settings.precision),  # type: ignore[arg-type]
+>>>>>>> issue-checks
     )
 
 

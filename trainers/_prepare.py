@@ -250,8 +250,12 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path, *, position
 
     with quiet():
         model_hit = True
+<<<<<<< HEAD
         if kind != "local" or model.random_init:
             warn_unsafe(model)
+=======
+        base_dir: Path | None
+>>>>>>> issue-checks
         if kind == TINY_BERT:
             base_dir = None
         elif kind == "local" and not model.random_init:
@@ -275,6 +279,7 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path, *, position
 
             model_hit = _ensure(model_entry, build)
             base_dir = model_entry
+    assert base_dir is not None  # every kind of model has its folder by now
 
     meta = json.loads((data_entry / _META).read_text())
     if meta["sizes"].get("train", 0) == 0:

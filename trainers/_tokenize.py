@@ -76,7 +76,7 @@ class _Template:
         types: list[int] = []
         texts = (first, second)
         for sequence, special, type_id in self.pair if second is not None else self.single:
-            part = special if sequence is None else texts[sequence]
+            part = special if sequence is None else texts[sequence] or []
             ids += part
             types += [type_id] * len(part)
         return ids, types

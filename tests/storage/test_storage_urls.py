@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest

@@ -261,3 +261,12 @@ def test_a_compiled_trial_keeps_a_loadable_model(synthetic, tmp_path):
     )
     assert not info["missing_keys"] and not info["unexpected_keys"]  # saved unwrapped, not as "_orig_mod."
     assert set(evaluate(result.best_model_dir, synthetic)) == {"accuracy", "f1", "eval_loss"}
+
+
+def test_warmup_ratio_warms_up_that_share_of_the_steps(tmp_path):
+    # transformers 5 reads a float warmup_steps below 1 as a ratio; an older one would warm up for 0 steps.
+    from trainers._finetune import _training_args
+
+    args = _training_args(TrainerSpec(warmup_ratio=0.1), tmp_path)
+    assert args.get_warmup_steps(200) == 20
+    assert _training_args(TrainerSpec(warmup_ratio=0.0), tmp_path).get_warmup_steps(200) == 0
