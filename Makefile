@@ -3,11 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS ?= -q
 
-<<<<<<< HEAD
-.PHONY: setup quickstart test test-fast lint dashboard clean benchmark-pruning benchmark-throughput benchmark-serving
-=======
-.PHONY: setup quickstart test test-fast lint typecheck minimums lock dashboard clean benchmark-pruning benchmark-throughput
->>>>>>> issue-checks
+.PHONY: setup quickstart test test-fast lint typecheck minimums lock dashboard clean benchmark-pruning benchmark-throughput benchmark-serving
 
 setup: $(VENV)/.installed
 

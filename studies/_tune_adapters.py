@@ -121,11 +121,7 @@ class OptunaPrunerScheduler(_Detachable, FIFOScheduler):
         return TrialScheduler.STOP if self.bridge.report(trial.trial_id, result) else TrialScheduler.CONTINUE
 
     def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
-<<<<<<< HEAD
-        self._bridge.note_error(trial.trial_id, describe_failure(trial), failure_traceback(trial))
-=======
-        self.bridge.note_error(trial.trial_id, describe_failure(trial))
->>>>>>> issue-checks
+        self.bridge.note_error(trial.trial_id, describe_failure(trial), failure_traceback(trial))
 
 
 class StopSwitch(_Detachable, Stopper):

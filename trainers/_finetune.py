@@ -101,12 +101,8 @@ def _training_args(settings: TrainerSpec, checkpoints: Path) -> Any:
         dataloader_persistent_workers=workers > 0,
         dataloader_pin_memory=cuda,
         optim="adamw_torch_fused" if cuda else "adamw_torch",
-<<<<<<< HEAD
-        **precision_flags(settings.precision),
-        **training_arguments(settings),
-=======
         **precision_flags(settings.precision),  # type: ignore[arg-type]
->>>>>>> issue-checks
+        **training_arguments(settings),
     )
 
 

@@ -169,12 +169,11 @@ def model_identity(model: ModelSpec, max_length: int, seed: int) -> dict[str, An
         max_length: The task's ``max_length`` (the tiny-bert position table size).
         seed: The seed of random initialization.
     """
-<<<<<<< HEAD
     # trust_remote_code changes whether a model may load, not what it is.
-    identity = {"model": model.model_dump(exclude={"trust_remote_code"}), "tokenizer": tokenizer_identity(model)}
-=======
-    identity: dict[str, Any] = {"model": model.model_dump(), "tokenizer": tokenizer_identity(model)}
->>>>>>> issue-checks
+    identity: dict[str, Any] = {
+        "model": model.model_dump(exclude={"trust_remote_code"}),
+        "tokenizer": tokenizer_identity(model),
+    }
     if model_kind(model) == TINY_BERT:
         identity.update(max_length=max_length, seed=seed)
     elif model.random_init:

@@ -250,12 +250,9 @@ def prepare(task: TaskSpec, model: ModelSpec, cache_dir: str | Path, *, position
 
     with quiet():
         model_hit = True
-<<<<<<< HEAD
         if kind != "local" or model.random_init:
             warn_unsafe(model)
-=======
         base_dir: Path | None
->>>>>>> issue-checks
         if kind == TINY_BERT:
             base_dir = None
         elif kind == "local" and not model.random_init:
