@@ -149,11 +149,12 @@ def test_the_survivor_of_two_joined_launchers_reruns_the_dead_ones_trial_and_end
     dead = next(t for t in trials if t.number == killed["trial"])
     assert dead.state == TrialState.FAIL and dead.user_attrs["fail_reason"] == "interrupted"
     # The survivor judged the dead launcher by its heartbeat alone (another host): the orphan is
-    # reconciled within the stale limit plus one heartbeat and a retry interval of the kill.
+    # reconciled within the stale limit plus a margin of the kill (one reaper round, 0.5 s, when idle;
+    # up to 8.2 s measured on a 2-core machine at load average 40).
     reconciled = dead.datetime_complete.timestamp() - killed["wall"]
     after_kill = ended - killed["at"]
     print(f"orphan reconciled {reconciled:.1f} s, survivor ended {after_kill:.1f} s after the kill (stale {STALE} s)")
-    assert reconciled < STALE + HEARTBEAT + 2.0
+    assert reconciled < STALE + 6.0
     assert after_kill < 90  # it ends: the rerun and what was left of the budget, no wait without end
 
 
