@@ -23,7 +23,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,8 +181,7 @@ class Heartbeat:
 
     A beat that fails is logged and retried every second; :attr:`lost` turns true
     once no beat has succeeded for ``stale_after`` seconds: by then another
-    launcher may have judged this one dead. ``after_beat`` runs after each
-    successful beat (the launcher reconciles dead co-launchers' orphans there).
+    launcher may have judged this one dead.
     """
 
     def __init__(
@@ -192,10 +190,8 @@ class Heartbeat:
         launcher_id: str,
         interval: float,
         stale_after: float | None = None,
-        after_beat: Callable[[], object] | None = None,
     ) -> None:
         self._book = book
-        self._after_beat = after_beat
         self._id = launcher_id
         self._interval = interval
         self._stale_after = stale_after if stale_after is not None else 6 * interval
@@ -241,11 +237,6 @@ class Heartbeat:
                 self._failing_since = None
             self._last_ok = time.monotonic()
             wait = self._interval
-            if self._after_beat is not None:
-                try:
-                    self._after_beat()
-                except Exception as e:  # the lease matters more than the chore
-                    _log.warning("after heartbeat: %s: %s", type(e).__name__, e)
 
     def stop(self) -> None:
         self._stop.set()

@@ -20,8 +20,8 @@ whose path is the ``traceback_file`` user attribute.
 
 With a :class:`~studies._claim.StudyClaim`, the bridge also looks after the
 launch's co-launchers: it reconciles the orphans of dead ones every second while
-the budget is blocked by running trials (the claim's heartbeat does so after every
-beat as well), and
+the budget is blocked by running trials (the claim's reaper thread does so every
+heartbeat interval as well), and
 stops starting trials once its own lease was lost. A trial that another
 launcher already concluded (it judged this one dead) is left as it is.
 """

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from types import TracebackType
 from typing import Any
 
@@ -60,6 +61,8 @@ class StudyClaim:
             raise
         self.launcher_id: str | None = None
         self._heartbeat: Heartbeat | None = None
+        self._reaper: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def __enter__(self) -> StudyClaim:
         return self
@@ -94,14 +97,24 @@ class StudyClaim:
         """Renew the lease every ``heartbeat_seconds`` until the claim is closed.
 
         Args:
-            study: When given, dead co-launchers' orphans in it are reconciled after every beat.
+            study: When given, a second thread reconciles dead co-launchers' orphans in it
+                every ``heartbeat_seconds`` (not the heartbeat's own thread: waiting for the
+                study lock must never delay a beat).
         """
         if self.launcher_id is None:
             raise RuntimeError("acquire() the lease before starting its heartbeat")
-        reap = (lambda: self.reap(study)) if study is not None else None
-        self._heartbeat = Heartbeat(
-            self.book, self.launcher_id, self.heartbeat_seconds, self.stale_after, after_beat=reap
-        ).start()
+        self._heartbeat = Heartbeat(self.book, self.launcher_id, self.heartbeat_seconds, self.stale_after).start()
+        if study is not None:
+            self._reaper = threading.Thread(target=self._reap_until_closed, args=(study,), name="studies-reaper")
+            self._reaper.daemon = True
+            self._reaper.start()
+
+    def _reap_until_closed(self, study: Any) -> None:
+        while not self._closing.wait(self.heartbeat_seconds):
+            try:
+                self.reap(study)
+            except Exception as e:  # a store outage: the heartbeat reports it; try again next round
+                _log.warning("could not reconcile dead launchers' trials: %s: %s", type(e).__name__, e)
 
     @property
     def lease_lost(self) -> bool:
@@ -123,8 +136,12 @@ class StudyClaim:
     def close(self) -> None:
         """Stop the heartbeat, end the lease and close every connection; safe to call twice."""
         heartbeat, self._heartbeat = self._heartbeat, None
-        launcher_id, self.launcher_id = self.launcher_id, None
+        reaper, self._reaper = self._reaper, None
+        self._closing.set()
         try:
+            if reaper is not None:
+                reaper.join(timeout=self.heartbeat_seconds + 30)
+            launcher_id, self.launcher_id = self.launcher_id, None
             if heartbeat is not None:
                 heartbeat.stop()
             if launcher_id is not None:

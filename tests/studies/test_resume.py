@@ -162,10 +162,17 @@ def test_resume_refuses_a_changed_search_and_records_a_changed_budget(ray_sessio
         )
 
 
-@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "store",
+    [
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
 def test_two_joined_launchers_start_exactly_the_budget(ray_session, curve_study, tmp_path, request, store):
-    if store == "postgres":
-        url = request.getfixturevalue("postgres_url")
+    if store != "sqlite":
+        url = request.getfixturevalue(f"{store}_url")
         name = f"joined-{os.getpid()}-{int(time.time())}"
     else:
         url, name = f"sqlite:///{tmp_path}/studies.db", "joined"
