@@ -193,7 +193,8 @@ def test_a_work_dir_too_small_for_the_model_is_refused_before_anything_runs(tmp_
     vocab = model / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "film"]) + "\n")
     BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(model)
-    run = studies("launch", "quickstart", *sets([*TINY_STUDY, f"model.name={model}", "budget.n_trials=2"]), cwd=tmp_path)
+    overrides = [*TINY_STUDY, f"model.name={model}", "budget.n_trials=2"]
+    run = studies("launch", "quickstart", *sets(overrides), cwd=tmp_path)
     assert run.returncode == 2, run.stderr
     line = run.stderr.strip()
     assert "\n" not in line, line
