@@ -202,3 +202,33 @@ def test_a_work_dir_too_small_for_the_model_is_refused_before_anything_runs(tmp_
     assert "1 running trial(s) x" in line and "M parameters" in line and "--set work_dir=PATH" in line
     store = tmp_path / "studies.db"
     assert not store.exists() or optuna.get_all_study_names(f"sqlite:///{store}") == []
+
+
+@pytest.mark.parametrize("max_failures", [1, 0])
+def test_a_grown_worker_is_replaced_and_no_trial_is_lost(ray_session, tmp_path, monkeypatch, max_failures):
+    """With a limit any growth passes, every trial after a worker's first needs a fresh worker: with a retry left
+    Ray runs it again on one; with none, the trial is FAIL ``worker_replaced`` and its parameters run again."""
+    monkeypatch.chdir(tmp_path)
+    from studies._presets import load_spec
+
+    overrides = [
+        *TINY_STUDY,
+        "trainer.num_train_epochs=1",
+        "budget.n_trials=2",
+        f"budget.max_failures={max_failures}",
+        "retention.max_memory_growth_mb=0.001",
+        "promotion.enabled=false",
+    ]
+    url = f"sqlite:///{tmp_path}/studies.db"
+    launch(load_spec("quickstart", overrides), storage_url=url, stream=None)
+    trials = optuna.load_study(study_name="quickstart", storage=url).get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 2
+    assert len({t.user_attrs["worker_pid"] for t in complete}) == 2, "the second trial ran in the grown worker"
+    assert all(t.user_attrs["worker_rss_growth_mb"] == 0 for t in complete)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    if max_failures:
+        assert failed == []
+    else:
+        assert [t.user_attrs["fail_reason"] for t in failed] == ["worker_replaced"]
+        assert [t.user_attrs.get("retry_of") for t in complete] == [None, failed[0].number]
