@@ -113,9 +113,11 @@ def _disk_line(study: Any) -> str | None:
     from studies._retention import disk_use, human_bytes
     from studies._store import stored_spec
 
-    if "spec" not in study.user_attrs:
+    try:
+        spec = stored_spec(study)
+    except StudyError:  # not created by this tool, or its stored spec no longer validates: no folders to measure
         return None
-    use = disk_use(study, stored_spec(study))
+    use = disk_use(study, spec)
     removed = f"; {human_bytes(use['removed'])} removed by the retention policy" if use["removed"] else ""
     held = human_bytes(use["trials"] + use["ray"])
     return f"disk: {held} (trial folders {human_bytes(use['trials'])}, Ray {human_bytes(use['ray'])}){removed}"
