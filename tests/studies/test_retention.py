@@ -106,7 +106,7 @@ def test_sigkill_keeps_the_running_trials_checkpoint_and_resume_continues_from_i
         args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     url = f"sqlite:///{tmp_path}/studies.db"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900
     running = None
     try:
         while time.monotonic() < deadline and running is None:
