@@ -95,21 +95,18 @@ def release_memory() -> None:
 def trim_c_heap() -> bool:
     """Give the free pages of the C allocator's heaps back to the system (glibc's ``malloc_trim``).
 
-    torch allocates CPU tensors with ``malloc``. Once a large tensor has been freed, glibc
-    raises its mmap threshold (up to 32 MB), so later weights, gradients, optimizer state and
-    activations of that size come from its heaps (one arena per thread) instead of their own
-    mappings. Freed, they stay in those heaps, resident, and a new trial on another thread
-    allocates around them: without a trim a reused worker grows by hundreds of MB per trial.
+    torch allocates CPU tensors with ``malloc``; glibc keeps what a finished trial freed
+    (weights, gradients, optimizer state, activations) in its heaps, one per thread, resident.
+    In a reused Ray worker, which runs each trial on a new thread, that grew by about the
+    model's size per trial (MiniLM-L6: +110 MB a trial) while the number of live Python
+    objects stayed the same; after a trim the worker's memory is flat from trial to trial.
 
     Returns:
         Whether memory was trimmed (``False`` where the C library is not glibc).
     """
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        return bool(libc.malloc_trim(0))
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
         return False
