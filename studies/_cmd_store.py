@@ -148,12 +148,13 @@ def _failure(trial: Any) -> str:
 def _disk_line(study: Any) -> str | None:
     """``disk: ...`` for a study created by this tool (its spec says where its files are)."""
     from studies._retention import disk_use, human_bytes
-    from studies._records import study_record
     from studies._store import stored_spec
 
-    if study_record(study, "spec") is None:
+    try:
+        spec = stored_spec(study)
+    except StudyError:  # not created by this tool, or its stored spec no longer validates: no folders to measure
         return None
-    use = disk_use(study, stored_spec(study))
+    use = disk_use(study, spec)
     removed = f"; {human_bytes(use['removed'])} removed by the retention policy" if use["removed"] else ""
     held = human_bytes(use["trials"] + use["ray"])
     return f"disk: {held} (trial folders {human_bytes(use['trials'])}, Ray {human_bytes(use['ray'])}){removed}"

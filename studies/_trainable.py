@@ -177,6 +177,7 @@ def _run_trial(config: dict[str, Any], context: TrialContext) -> None:
     entered = time.time()
     _quiet_worker(context.cpus)
     number = int(config["trial_number"])
+    release_memory()  # what the previous trial and Ray's bookkeeping after it left, before measuring
     memory = check_worker_memory(context.memory_limits)
     params = dict(config["params"])
     trial_dir = Path(context.trial_root) / f"trial-{number:04d}"

@@ -89,3 +89,24 @@ def release_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    trim_c_heap()
+
+
+def trim_c_heap() -> bool:
+    """Give the free pages of the C allocator's heaps back to the system (glibc's ``malloc_trim``).
+
+    torch allocates CPU tensors with ``malloc``; glibc keeps what a finished trial freed
+    (weights, gradients, optimizer state, activations) in its heaps, one per thread, resident.
+    In a reused Ray worker, which runs each trial on a new thread, that grew by about the
+    model's size per trial (MiniLM-L6: +110 MB a trial) while the number of live Python
+    objects stayed the same; after a trim the worker's memory is flat from trial to trial.
+
+    Returns:
+        Whether memory was trimmed (``False`` where the C library is not glibc).
+    """
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return False
