@@ -110,6 +110,8 @@ def _refuse_booleans_as_numbers(data: dict[str, Any], source: str) -> None:
     changes for numbers: ``1000.0`` still passes as the integer 1000); only the
     errors it reports for booleans are kept, the rest is left to the usual checks.
     """
+    if not _holds_boolean(data):
+        return  # the common case: nothing to look for, and strict validation costs a whole validation
     try:
         StudySpec.model_validate(data, strict=True)
     except ValidationError as e:
@@ -120,6 +122,16 @@ def _refuse_booleans_as_numbers(data: dict[str, Any], source: str) -> None:
                 raise SpecError(
                     f"{source}: {field}: {str(error['input']).lower()} is a boolean, not {kind}: give {kind}"
                 ) from None
+
+
+def _holds_boolean(data: Any) -> bool:
+    if isinstance(data, bool):
+        return True
+    if isinstance(data, dict):
+        return any(_holds_boolean(v) for v in data.values())
+    if isinstance(data, list):
+        return any(_holds_boolean(v) for v in data)
+    return False
 
 
 def _check_enqueue(data: dict[str, Any], source: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -71,7 +72,7 @@ def _check_options(
     extra: tuple[str, ...] = (),
 ) -> None:
     """Refuse options ``cls`` does not take, and booleans for its numeric options (Python reads true as 1)."""
-    params = inspect.signature(cls).parameters
+    params = _parameters(cls)
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     reserved = {"self", "search_space", "wrapped_pruner", *reserved}
     valid = [n for n in params if n not in reserved] + list(extra)
@@ -88,6 +89,12 @@ def _check_options(
             )
         if isinstance(value, bool) and _numeric_only(params[key]):
             raise SpecError(f"{kind}.options.{key}: {str(value).lower()} is a boolean, not a number: give a number")
+
+
+@functools.cache
+def _parameters(cls: Callable[..., Any]) -> Any:
+    """``cls``'s constructor parameters; read once per class (``inspect.signature`` is slow)."""
+    return inspect.signature(cls).parameters
 
 
 def _numeric_only(param: inspect.Parameter) -> bool:

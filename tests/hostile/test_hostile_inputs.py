@@ -456,3 +456,66 @@ def test_folders_and_files_stay_in_bounds(
         call(tmp_path)
     assert str(caught.value) == expected.format(tmp=tmp_path)
     assert not (tmp_path / "elsewhere").exists() or not any((tmp_path / "elsewhere").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.10", False),
+        ("example.org", False),
+    ],
+)
+def test_which_hosts_are_this_machine_only(host: str, loopback: bool) -> None:
+    from studies._cmd_store import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+def test_the_dashboard_warns_when_it_listens_beyond_this_machine(tmp_path: Path) -> None:
+    """A real dashboard on 0.0.0.0: the warning comes before the server's first line."""
+    import socket
+    import subprocess
+    import sys
+
+    import optuna
+
+    store = f"sqlite:///{tmp_path / 'studies.db'}"
+    optuna.create_study(study_name="q", storage=store)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "studies._cli",
+            "dashboard",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--storage",
+            store,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        banner = server.stdout.readline()  # the server is up (or the command ended: an empty line)
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=30)
+    warning = errors.splitlines()[0] if errors else ""
+    assert warning.startswith(
+        "warning: --host 0.0.0.0 makes the dashboard reachable from other machines, with no login"
+    )
+    assert banner.startswith(f"optuna-dashboard on {store}: http://0.0.0.0:{port}/")

@@ -44,7 +44,7 @@ def fake_hub(monkeypatch):
             )
         raise AssertionError(f"unexpected dataset {name}")
 
-    def load_hub_model(name, revision, *, random_init):
+    def load_hub_model(name, revision, *, random_init, trust_remote_code=False):
         import transformers
 
         calls["models"].append((name, revision, random_init))

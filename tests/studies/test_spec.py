@@ -38,7 +38,7 @@ def test_quickstart_meets_the_smoke_study_shape():
         (["search_space.learning_rate.low=1"], "search_space.params.learning_rate: low (1.0) must be <= high"),
         (["search_space=nope"], "unknown search space preset 'nope': choose one of"),
         (["resources.gpus=-1"], "resources.gpus: Input should be greater than or equal to 0"),
-        (["name=has space"], "name: String should match pattern"),
+        (["name=has space"], "name: not a valid study name (it holds ' ')"),
         (["colour=red"], "spec: unknown key 'colour'"),
         (["trainer.precision=bf16"], "trainer.precision bf16 needs a CUDA GPU but resources.gpus is 0"),
         (["trainer.lr_scheduler_type=cosin"], "trainer.lr_scheduler_type: Input should be 'linear', 'cosine'"),

@@ -86,7 +86,7 @@ def test_hub_models_are_loaded_by_name_and_revision(tmp_path, monkeypatch, synth
 
     calls = []
 
-    def load(name, revision, *, random_init):
+    def load(name, revision, *, random_init, trust_remote_code=False):
         calls.append((name, revision, random_init))
         tokenizer = transformers.AutoTokenizer.from_pretrained(synthetic.model_dir)
         return transformers.AutoModel.from_pretrained(synthetic.model_dir), tokenizer
