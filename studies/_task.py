@@ -25,16 +25,23 @@ def prepare_task(spec: StudySpec) -> Prepared:
             model cannot take a setting trials may give it (one line each).
     """
     import dataclasses
+    import itertools
 
     from trainers import check_model_settings, prepare, variant_key
 
     cache = Path(spec.work_dir).resolve() / "cache"
     variants = spec.data_variants()
     positions = max([spec.task.max_length, *(int(v.get("max_length", 0)) for v in variants)])
-    prepared_variants = {
-        variant_key(v): prepare(spec.task.model_copy(update=v), spec.model, cache, positions=positions).to_dict()
-        for v in variants
-    }
+    prepared_variants: dict[str, dict[str, Any]] = {}
+    for variant in variants:
+        prepared = prepare(spec.task.model_copy(update=variant), spec.model, cache, positions=positions).to_dict()
+        # A trial where a conditional max_length/truncation is inactive names only the other one:
+        # it trains on the task's own value, so the variant is also found under the shorter key.
+        names = list(variant)
+        for size in range(1, len(names) + 1):
+            for named in itertools.combinations(names, size):
+                if all(variant[k] == getattr(spec.task, k) for k in names if k not in named):
+                    prepared_variants.setdefault(variant_key({k: variant[k] for k in named}), prepared)
     base = prepare(spec.task, spec.model, cache, positions=positions)
     check_model_settings(base.model_dir, spec.setting_values())
     return dataclasses.replace(base, variants=prepared_variants) if prepared_variants else base

@@ -8,10 +8,10 @@ import math
 import pytest
 import transformers
 
-from trainers import DataError, DivergedError, ModelSpec, TaskSpec, TrainerSpec, evaluate, finetune, prepare
+from trainers import METRICS, DataError, DivergedError, ModelSpec, TaskSpec, TrainerSpec, evaluate, finetune, prepare
 from trainers._runtime import precision_flags
 
-METRIC_NAMES = {"accuracy", "f1", "eval_loss", "train_loss", "epoch"}
+METRIC_NAMES = {*METRICS, "train_loss", "epoch"}
 
 
 @pytest.mark.slow  # the shared two-epoch trial takes about 10 s
@@ -66,7 +66,7 @@ def test_evaluate_scores_a_saved_model_on_a_split(trained, synthetic):
     assert validation["f1"] == pytest.approx(result.best_metrics["f1"])
     assert validation["eval_loss"] == pytest.approx(result.best_metrics["eval_loss"], rel=1e-3)
     test = evaluate(result.best_model_dir, synthetic)
-    assert set(test) == {"accuracy", "f1", "eval_loss"} and test["accuracy"] > 0.65
+    assert set(test) == set(METRICS) and test["accuracy"] > 0.65
     with pytest.raises(DataError, match="split 'dev' is not prepared"):
         evaluate(result.best_model_dir, synthetic, split="dev")
 
@@ -153,7 +153,7 @@ def test_a_text_pair_trial_runs(tmp_path):
     settings = TrainerSpec(num_train_epochs=1, max_steps_per_epoch=5, per_device_train_batch_size=4)
     result = finetune(prepared, settings, {"learning_rate": 1e-3}, tmp_path / "trial", report=reports.append)
     assert [r.step for r in reports] == [1] and reports[0].checkpoint_dir.name == "checkpoint-5"
-    assert set(evaluate(result.best_model_dir, prepared)) == {"accuracy", "f1", "eval_loss"}
+    assert set(evaluate(result.best_model_dir, prepared)) == set(METRICS)
 
 
 def test_precision_auto_is_fp32_on_cpu():
@@ -260,7 +260,7 @@ def test_a_compiled_trial_keeps_a_loadable_model(synthetic, tmp_path):
         result.best_model_dir, output_loading_info=True
     )
     assert not info["missing_keys"] and not info["unexpected_keys"]  # saved unwrapped, not as "_orig_mod."
-    assert set(evaluate(result.best_model_dir, synthetic)) == {"accuracy", "f1", "eval_loss"}
+    assert set(evaluate(result.best_model_dir, synthetic)) == set(METRICS)
 
 
 def test_warmup_ratio_warms_up_that_share_of_the_steps(tmp_path):
