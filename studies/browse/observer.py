@@ -65,7 +65,10 @@ class BrowseObserver(TrialObserver):
         self._study_note(study)
 
     def launch_ended(self, study: optuna.Study, spec: StudySpec) -> None:
-        self._study_note(study)
+        from studies._store import find_study
+
+        if find_study(study._storage, study.study_name) is not None:  # a failed first launch deletes its study
+            self._study_note(study)
 
     def promoted(self, study: optuna.Study, spec: StudySpec, model_dir: Any) -> None:
         for name in ("README.md", "promotion.json"):
