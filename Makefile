@@ -55,7 +55,7 @@ benchmark-throughput: setup  ## random-init BERT-base training throughput and MF
 	$(PY) benchmarks/throughput.py --shape bert-base --max-length 256 --batch-size 32 --repeats 3
 
 benchmark-serving: setup  ## requests/s and p50/p99 of `studies serve` (tiny, MiniLM; PyTorch, int8 ONNX) on loopback
-	$(PY) benchmarks/serving.py --requests 400 --concurrency 4
+	$(PY) benchmarks/serving.py --requests 200 --concurrency 4
 
 clean:
 	rm -rf runs models wandb studies.db .pytest_cache

@@ -9,7 +9,7 @@ on the promotion's test split. Each (model, backend) is served by a
 threads, each with one keep-alive connection, send ``--requests`` single-text
 requests in all (after a warm-up). Run with ``make benchmark-serving`` or::
 
-    python benchmarks/serving.py --requests 400 --concurrency 4
+    python benchmarks/serving.py --requests 200 --concurrency 4
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def serve_and_load(folder: Path, backend: str, texts: list[str], args: argparse.
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--threads", type=int, help="torch threads of the server")
     parser.add_argument("--models", nargs="+", default=["tiny", "minilm"], choices=["tiny", "minilm"])

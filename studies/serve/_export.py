@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import platform
 import statistics
@@ -57,9 +58,13 @@ def export_onnx(folder: Path, quantize: str | None = None, opset: int = 17) -> d
         if quantize == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(
-                staging / ONNX_FILES["onnx"], staging / ONNX_FILES["onnx-int8"], weight_type=QuantType.QInt8
-            )
+            logging.disable(logging.WARNING)  # its advice to pre-process goes to the root logger, as a warning
+            try:
+                quantize_dynamic(
+                    staging / ONNX_FILES["onnx"], staging / ONNX_FILES["onnx-int8"], weight_type=QuantType.QInt8
+                )
+            finally:
+                logging.disable(logging.NOTSET)
         for backend, name in ONNX_FILES.items():
             if (staging / name).is_file():
                 scorer = Scorer(folder, backend, record, onnx_file=staging / name)
