@@ -27,7 +27,7 @@ for requirement in names:
 open(sys.argv[1], "w").write("\n".join(pins) + "\n")
 print("minimums:", " ".join(pins))
 PY
-"$py" -m pip install -q -c "$minimums" -e '.[test]'
+"$py" -m pip install -q --upgrade --upgrade-strategy eager -c "$minimums" -e '.[test]'
 "$py" -m pip list --format=freeze 2>/dev/null | grep -iE '^(optuna|ray|transformers|datasets|accelerate|wandb|sqlalchemy|pydantic|torch)=='
 "$py" -m pytest -q -p no:cacheprovider \
   tests/search_spaces tests/studies/test_spec.py tests/storage/test_storage_rdb.py \
