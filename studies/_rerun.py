@@ -83,6 +83,10 @@ def rerun_start(study: optuna.Study, trial: optuna.trial.Trial) -> RerunStart | 
         for r in trial_record(original, "reports", [])
         if int(r["step"]) <= step
     }
+    # The worker may have saved (and reported) the checkpoint's epoch just before its launcher died,
+    # before the store recorded it: the checkpoint's own report file has it.
+    saved = json.loads((checkpoint / REPORT_FILE).read_text())
+    reports.setdefault(step, {k: float(v) for k, v in saved.get("metrics", {}).items()})
     return RerunStart(
         original=original.number,
         checkpoint=checkpoint,
