@@ -116,15 +116,23 @@ def test_secrets_stay_out_of_files_output_and_attributes(tmp_path: Path, postgre
     assert not leaking_files, leaking_files
 
     # No study or trial attribute, user or system (optuna-dashboard keeps notes in system attributes).
-    storage = optuna.storages.RDBStorage(postgres_url)
+    from storage import open_storage
+
+    storage = open_storage(postgres_url, create=False)
     try:
         for summary in optuna.get_all_study_summaries(storage):
             study = optuna.load_study(study_name=summary.study_name, storage=storage)
+            study_id = storage.get_study_id_from_name(summary.study_name)
             record = {
-                "user": study.user_attrs,
-                "system": study.system_attrs,
+                "user": storage.get_study_user_attrs(study_id),
+                "system": storage.get_study_system_attrs(study_id),
                 "trials": [
-                    {"user": t.user_attrs, "system": t.system_attrs, "params": t.params} for t in study.get_trials()
+                    {
+                        "user": storage.get_trial_user_attrs(t._trial_id),
+                        "system": storage.get_trial_system_attrs(t._trial_id),
+                        "params": t.params,
+                    }
+                    for t in study.get_trials()
                 ],
             }
             assert record["trials"], summary.study_name
@@ -132,5 +140,6 @@ def test_secrets_stay_out_of_files_output_and_attributes(tmp_path: Path, postgre
             assert not _leaks(text), f"study {summary.study_name} attributes hold a secret"
             assert "***" in json.dumps(study.user_attrs["spec"]["storage"])  # the URL is kept, redacted
     finally:
-        storage.remove_session()
-        storage.engine.dispose()
+        engine = getattr(storage, "engine", None)
+        if engine is not None:
+            engine.dispose()
