@@ -14,8 +14,8 @@ from trainers._metrics import METRICS
 from trainers._models import ModelError
 from trainers._prepare import Prepared, prepare, variant_key
 from trainers._reporting import DivergedError, Report
-from trainers._tuning import check_model_settings
 from trainers._tokenize import example_encoder
+from trainers._tuning import check_model_settings
 
 __all__ = [
     "DATA_HYPERPARAMETERS",

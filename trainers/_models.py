@@ -14,8 +14,8 @@ seeded random weights (throughput tests of a real model shape).
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import shutil
 from collections import Counter
 from collections.abc import Iterable
