@@ -97,7 +97,7 @@ def _tidy(figure: Any, size: tuple[float, float]) -> None:
     for ax in figure.axes:
         for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
             low, high = sorted(axis.get_view_interval())
-            if scale == "log" and 0 < low and high / low < 10:
+            if scale == "log" and low > 0 and high / low < 10:
                 axis.set_major_locator(FixedLocator([float(f"{v:.2g}") for v in np.geomspace(low, high, 4)[1:3]]))
                 axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
                 axis.set_minor_locator(NullLocator())

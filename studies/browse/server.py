@@ -29,7 +29,7 @@ class ThreadingWSGIServer6(ThreadingWSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     """Logs each request at debug level instead of printing it to the terminal."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         _log.debug("%s %s", self.address_string(), format % args)
 
 
