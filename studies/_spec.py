@@ -132,7 +132,7 @@ class StudySpec(_Section):
     storage: str | None = None
     work_dir: str = "runs"
     artifact_dir: str | None = Field(
-        default=None, description="optuna artifact store (notes' files, plots, tracebacks); default <work_dir>/artifacts"
+        default=None, description="optuna artifact store (plots, model card, tracebacks); default <work_dir>/artifacts"
     )
     wandb: WandbSpec = Field(default_factory=WandbSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)

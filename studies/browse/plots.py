@@ -140,7 +140,7 @@ def _curves(study: optuna.Study) -> list[tuple[optuna.trial.FrozenTrial, list[in
 def _curves_png(study: optuna.Study, metric: str) -> Any:
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    _, ax = plt.subplots(figsize=(8, 5))
     seen = set()
     for t, steps, values in _curves(study):
         color, style = STATE_STYLE[t.state.name]

@@ -166,5 +166,5 @@ def watch(load: Callable[[], optuna.Study], interval: float, stream: TextIO) -> 
 
 
 def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

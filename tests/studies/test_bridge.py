@@ -12,6 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from studies import launch
+from studies._records import study_record, trial_record
 from studies._task import trial_value
 from studies.testing import curve_trainable
 
@@ -54,7 +55,7 @@ def test_select_last_takes_the_last_report(ray_session, curve_study):
     run(spec, {"curves": {"0": [0.6, 0.9, 0.7]}})
     _, trials = trials_by_seed("curves")
     assert trials[0].value == pytest.approx(0.7)
-    assert [r["accuracy"] for r in trials[0].user_attrs["reports"]] == [0.6, 0.9, 0.7]
+    assert [r["accuracy"] for r in trial_record(trials[0], "reports")] == [0.6, 0.9, 0.7]
 
 
 def test_trial_value_rules():
@@ -175,7 +176,7 @@ def test_multi_objective_keeps_every_metric_and_does_not_prune(ray_session, curv
     study, trials = trials_by_seed("multi")
     assert all(t.state == TrialState.COMPLETE for t in trials.values())
     assert trials[2].values == pytest.approx([0.8, 0.2])
-    assert [r["eval_loss"] for r in trials[0].user_attrs["reports"]] == pytest.approx([0.5, 0.4])
+    assert [r["eval_loss"] for r in trial_record(trials[0], "reports")] == pytest.approx([0.5, 0.4])
     assert {t.number for t in study.best_trials} == {trials[2].number}
 
 
@@ -190,5 +191,5 @@ def test_enqueued_configs_run_once_across_launches_and_budget_is_the_studys(ray_
     study, _ = trials_by_seed("budget")
     seeds = [t.params["seed"] for t in study.get_trials()]
     assert len(seeds) == 4 and seeds.count(5) == 1 and seeds.count(6) == 1
-    changes = study.user_attrs["spec_changes"]
+    changes = study_record(study, "spec_changes")
     assert changes[-1]["changes"]["budget"]["to"]["n_trials"] == 4

@@ -10,6 +10,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from studies._records import study_record
+
 TINY = [
     "task.train_size=240",
     "task.eval_size=80",
@@ -47,7 +49,7 @@ def test_launch_quickstart_end_to_end(tmp_path: Path):
         assert sorted(t.intermediate_values) == [1, 2]  # one per epoch, the last included
         assert set(t.params) == {"learning_rate", "warmup_ratio", "weight_decay", "per_device_train_batch_size"}
         assert t.user_attrs["wandb_run_id"] and Path(t.user_attrs["best_model_dir"]).is_dir()
-    assert study.user_attrs["spec"]["name"] == "quickstart" and study.user_attrs["spec_hash"]
+    assert study_record(study, "spec")["name"] == "quickstart" and study.user_attrs["spec_hash"]
 
     model_dir = tmp_path / "models" / "quickstart"
     record = json.loads((model_dir / "promotion.json").read_text())

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from storage import open_storage
 from studies import ConflictError, StudyError, launch
+from studies._records import study_record
 from studies._resume import resume
 from studies.testing import curve_trainable
 
@@ -150,8 +151,8 @@ def test_resume_refuses_a_changed_search_and_records_a_changed_budget(ray_sessio
     )
     assert out.started == 1 and out.budget_met
     study = optuna.load_study(study_name="r", storage=url)
-    assert study.user_attrs["spec"]["budget"]["n_trials"] == 3
-    assert study.user_attrs["spec_changes"][-1]["changes"]["budget"]["from"]["n_trials"] == 2
+    assert study_record(study, "spec")["budget"]["n_trials"] == 3
+    assert study_record(study, "spec_changes")[-1]["changes"]["budget"]["from"]["n_trials"] == 2
     with pytest.raises(ConflictError, match="exists with a different search_space"):
         launch(
             curve_study(name="r", search_space={"seed": {"type": "int", "low": 0, "high": 5}}),

@@ -34,7 +34,8 @@ def read_while_writing(url: str, cwd, dashboard, n: int = 8) -> None:
     name = f"written-{time.monotonic_ns()}"
     optuna.create_study(study_name=name, storage=open_storage(url))
     board = dashboard(url, cwd)
-    study_id = next(s["study_id"] for s in json.loads(board.get("/api/studies"))["study_summaries"] if s["study_name"] == name)
+    summaries = json.loads(board.get("/api/studies"))["study_summaries"]
+    study_id = next(s["study_id"] for s in summaries if s["study_name"] == name)
     writer = subprocess.Popen([sys.executable, "-c", WRITER, url, name, str(n)], stderr=subprocess.PIPE, text=True)
     seen = []
 

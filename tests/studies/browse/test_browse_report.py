@@ -107,7 +107,7 @@ def test_a_study_of_failed_trials_only_gets_its_timeline_and_summary(tmp_path, s
     assert "No COMPLETE trial yet" in (tmp_path / "r" / "summary.md").read_text()
 
 
-def test_pruned_and_failed_curves_are_drawn_apart_and_a_multi_objective_study_gets_its_pareto_front(tmp_path, studies_main):
+def test_failed_and_pruned_curves_are_drawn_apart_and_two_objectives_get_a_pareto_front(tmp_path, studies_main):
     url = f"sqlite:///{tmp_path}/s.db"
     study = make_study(url, "multi", ("maximize", "minimize"), ("accuracy", "eval_loss"))
     for i, (acc, loss) in enumerate([(0.7, 0.5), (0.8, 0.6), (0.75, 0.4), (0.6, 0.7)]):
