@@ -28,7 +28,15 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 HARMLESS = (
-    "budget", "resources", "wandb", "promotion", "storage", "work_dir", "artifact_dir", "description", "enqueue"
+    "budget",
+    "resources",
+    "wandb",
+    "promotion",
+    "storage",
+    "work_dir",
+    "artifact_dir",
+    "description",
+    "enqueue",
 )
 
 

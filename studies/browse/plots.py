@@ -66,8 +66,12 @@ def plots_for(study: optuna.Study, top_params: int = 3) -> tuple[list[Plot], lis
         skipped.append(("optimization_history", "no COMPLETE trial"))
     if any(t.intermediate_values for t in trials):
         plots.append(
-            Plot("learning_curves", f"Learning curves ({names[0]} per step)", lambda: _curves_png(study, names[0]),
-                 lambda: _curves_html(study, names[0]))
+            Plot(
+                "learning_curves",
+                f"Learning curves ({names[0]} per step)",
+                lambda: _curves_png(study, names[0]),
+                lambda: _curves_html(study, names[0]),
+            )
         )
     else:
         skipped.append(("learning_curves", "no trial reported an intermediate value"))
@@ -75,22 +79,36 @@ def plots_for(study: optuna.Study, top_params: int = 3) -> tuple[list[Plot], lis
     if len(complete) >= 2 and varied:
         important = _most_important(study, varied, target(0), top_params)
         plots += [
-            Plot("param_importances", f"Parameter importances ({names[0]})",
-                 lambda: pm.plot_param_importances(study, **target(0)),
-                 lambda: pv.plot_param_importances(study, **target(0))),
-            Plot("parallel_coordinate", f"Parallel coordinates ({names[0]})",
-                 lambda: pm.plot_parallel_coordinate(study, **target(0)),
-                 lambda: pv.plot_parallel_coordinate(study, **target(0)), (10.0, 5.0)),
-            Plot("slice", f"Slice of the most important parameters ({names[0]})",
-                 lambda: pm.plot_slice(study, params=important, **target(0)),
-                 lambda: pv.plot_slice(study, params=important, **target(0)), (max(8.0, 3.5 * len(important)), 5.0)),
+            Plot(
+                "param_importances",
+                f"Parameter importances ({names[0]})",
+                lambda: pm.plot_param_importances(study, **target(0)),
+                lambda: pv.plot_param_importances(study, **target(0)),
+            ),
+            Plot(
+                "parallel_coordinate",
+                f"Parallel coordinates ({names[0]})",
+                lambda: pm.plot_parallel_coordinate(study, **target(0)),
+                lambda: pv.plot_parallel_coordinate(study, **target(0)),
+                (10.0, 5.0),
+            ),
+            Plot(
+                "slice",
+                f"Slice of the most important parameters ({names[0]})",
+                lambda: pm.plot_slice(study, params=important, **target(0)),
+                lambda: pv.plot_slice(study, params=important, **target(0)),
+                (max(8.0, 3.5 * len(important)), 5.0),
+            ),
         ]
         if len(important) >= 2:
             plots.append(
-                Plot("contour", f"Contour of the most important parameters ({names[0]})",
-                     lambda: pm.plot_contour(study, params=important[:3], **target(0)),
-                     lambda: pv.plot_contour(study, params=important[:3], **target(0)),
-                     (4.0 * min(3, len(important)) + 2, 3.5 * min(3, len(important)) + 1))
+                Plot(
+                    "contour",
+                    f"Contour of the most important parameters ({names[0]})",
+                    lambda: pm.plot_contour(study, params=important[:3], **target(0)),
+                    lambda: pv.plot_contour(study, params=important[:3], **target(0)),
+                    (4.0 * min(3, len(important)) + 2, 3.5 * min(3, len(important)) + 1),
+                )
             )
         else:
             skipped.append(("contour", "needs two parameters that vary across COMPLETE trials"))
@@ -100,15 +118,19 @@ def plots_for(study: optuna.Study, top_params: int = 3) -> tuple[list[Plot], lis
     if multi:
         if complete:
             plots.append(
-                Plot("pareto_front", "Pareto front",
-                     lambda: pm.plot_pareto_front(study, target_names=names),
-                     lambda: pv.plot_pareto_front(study, target_names=names))
+                Plot(
+                    "pareto_front",
+                    "Pareto front",
+                    lambda: pm.plot_pareto_front(study, target_names=names),
+                    lambda: pv.plot_pareto_front(study, target_names=names),
+                )
             )
         else:
             skipped.append(("pareto_front", "no COMPLETE trial"))
     if any(t.datetime_start for t in trials):
-        plots.append(Plot("timeline", "Timeline of trials", lambda: pm.plot_timeline(study),
-                          lambda: pv.plot_timeline(study)))
+        plots.append(
+            Plot("timeline", "Timeline of trials", lambda: pm.plot_timeline(study), lambda: pv.plot_timeline(study))
+        )
     else:
         skipped.append(("timeline", "no trial has started"))
     return plots, skipped
@@ -120,8 +142,10 @@ def _most_important(study: optuna.Study, params: list[str], target: dict[str, An
 
     try:
         ranked = optuna.importance.get_param_importances(
-            study, params=params, target=target.get("target"), evaluator=optuna.importance.FanovaImportanceEvaluator(
-                seed=0)
+            study,
+            params=params,
+            target=target.get("target"),
+            evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
         )
     except (RuntimeError, ValueError):
         return params[:top]
@@ -166,8 +190,13 @@ def _curves_html(study: optuna.Study, metric: str) -> Any:
         dash = {"solid": "solid", "dashed": "dash", "dotted": "dot", "dashdot": "dashdot"}[style]
         fig.add_trace(
             go.Scatter(
-                x=steps, y=values, mode="lines+markers", name=f"trial {t.number} ({t.state.name.lower()})",
-                line={"color": color, "dash": dash}, legendgroup=t.state.name, showlegend=True,
+                x=steps,
+                y=values,
+                mode="lines+markers",
+                name=f"trial {t.number} ({t.state.name.lower()})",
+                line={"color": color, "dash": dash},
+                legendgroup=t.state.name,
+                showlegend=True,
             )
         )
         seen.add(t.state.name)

@@ -137,7 +137,8 @@ def watch_view(study: optuna.Study, now: float) -> tuple[str, bool]:
     elapsed = now - min(starts) if starts else 0.0
     durations = [t.duration.total_seconds() for t in trials if t.duration and t.state.name in ("COMPLETE", "PRUNED")]
     lines = [
-        f"study {study.study_name}: finished {finished}" + (f"/{budget}" if budget else "")
+        f"study {study.study_name}: finished {finished}"
+        + (f"/{budget}" if budget else "")
         + f" (complete {tally['COMPLETE']}, pruned {tally['PRUNED']}), failed {tally['FAIL']}, "
         f"running {tally['RUNNING']}, queued {tally['WAITING']}",
         best_summary(study) or "best: none yet",

@@ -33,10 +33,22 @@ def small_store(tmp_path):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["accuracy", "eval_loss"])
     dist = {"learning_rate": FloatDistribution(1e-4, 1e-2, log=True)}
-    study.add_trial(create_trial(values=[0.8, 0.4], params={"learning_rate": 1e-3}, distributions=dist,
-                                 user_attrs={"wandb_run_id": "abc-trial-0", "best_model_dir": "/m/0"}))
-    study.add_trial(create_trial(state=TrialState.FAIL, params={"learning_rate": 5e-3}, distributions=dist,
-                                 user_attrs={"fail_reason": "oom", "fail_message": "CUDA out of memory"}))
+    study.add_trial(
+        create_trial(
+            values=[0.8, 0.4],
+            params={"learning_rate": 1e-3},
+            distributions=dist,
+            user_attrs={"wandb_run_id": "abc-trial-0", "best_model_dir": "/m/0"},
+        )
+    )
+    study.add_trial(
+        create_trial(
+            state=TrialState.FAIL,
+            params={"learning_rate": 5e-3},
+            distributions=dist,
+            user_attrs={"fail_reason": "oom", "fail_message": "CUDA out of memory"},
+        )
+    )
     optuna.create_study(study_name="empty", storage=url)
     return url
 

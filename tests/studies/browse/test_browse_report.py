@@ -65,8 +65,15 @@ def test_the_quickstart_report_draws_every_plot(quickstart, tmp_path, studies_cl
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""  # degenerate-data warnings go to the log, not the terminal
     names = listed_plots(run.stdout)
-    expected = {"optimization_history", "learning_curves", "param_importances", "parallel_coordinate", "slice",
-                "contour", "timeline"}
+    expected = {
+        "optimization_history",
+        "learning_curves",
+        "param_importances",
+        "parallel_coordinate",
+        "slice",
+        "contour",
+        "timeline",
+    }
     assert set(names) == expected, run.stdout
     check_plots(tmp_path / "r", names)
     summary = (tmp_path / "r" / "summary.md").read_text()
@@ -111,8 +118,14 @@ def test_failed_and_pruned_curves_are_drawn_apart_and_two_objectives_get_a_paret
     url = f"sqlite:///{tmp_path}/s.db"
     study = make_study(url, "multi", ("maximize", "minimize"), ("accuracy", "eval_loss"))
     for i, (acc, loss) in enumerate([(0.7, 0.5), (0.8, 0.6), (0.75, 0.4), (0.6, 0.7)]):
-        add(study, TrialState.COMPLETE, [acc, loss], curve=(acc - 0.1, acc), learning_rate=1e-3 * (i + 1),
-            warmup_ratio=0.05 * i)
+        add(
+            study,
+            TrialState.COMPLETE,
+            [acc, loss],
+            curve=(acc - 0.1, acc),
+            learning_rate=1e-3 * (i + 1),
+            warmup_ratio=0.05 * i,
+        )
     add(study, TrialState.PRUNED, curve=(0.3,))
     add(study, TrialState.FAIL, curve=(0.2, 0.1))
     run = studies_main("report", "multi", "--storage", url, "--out", str(tmp_path / "r"))
