@@ -73,7 +73,9 @@ def rerun_start(study: optuna.Study, trial: optuna.trial.Trial) -> RerunStart | 
         return None
     original = originals[0]
     folder = original.user_attrs.get("trial_dir")
-    found = last_checkpoint(Path(folder)) if folder else None
+    if not folder:
+        return None
+    found = last_checkpoint(Path(folder))
     if found is None:
         return None
     checkpoint, step = found

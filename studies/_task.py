@@ -41,7 +41,9 @@ def prepare_task(spec: StudySpec) -> Prepared:
         for size in range(1, len(names) + 1):
             for named in itertools.combinations(names, size):
                 if all(variant[k] == getattr(spec.task, k) for k in names if k not in named):
-                    prepared_variants.setdefault(variant_key({k: variant[k] for k in named}), prepared)
+                    key = variant_key({k: variant[k] for k in named})
+                    if key is not None:
+                        prepared_variants.setdefault(key, prepared)
     base = prepare(spec.task, spec.model, cache, positions=positions)
     check_model_settings(base.model_dir, spec.setting_values())
     return dataclasses.replace(base, variants=prepared_variants) if prepared_variants else base

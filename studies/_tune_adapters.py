@@ -57,7 +57,7 @@ def failure_traceback(ray_trial: Trial) -> str | None:
             with open(local, encoding="utf-8", errors="replace") as f:
                 text = f.read()
         else:
-            text = ray_trial.get_error() or ""
+            text = str(ray_trial.get_error() or "")
     except Exception:  # an unreadable error file must not take the study down
         return None
     return re.sub(r"\x1b\[[0-9;]*m", "", text).strip() or None  # Ray colours its task names

@@ -95,7 +95,7 @@ def check_limits(text: str) -> None:
     for event in yaml.parse(text, Loader=_SafeLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             if len(stack) > MAX_DEPTH:
-                raise LimitError(f"it nests deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1})")
+                raise LimitError(f"it nests deeper than {MAX_DEPTH} levels (line {_line(event)})")
             if event.anchor:
                 open_anchors.add(event.anchor)
             stack.append([event.anchor, 1])
@@ -112,9 +112,9 @@ def check_limits(text: str) -> None:
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor in open_anchors:
                 raise LimitError(
-                    f"the alias *{event.anchor} refers to a node that holds it (line {event.start_mark.line + 1})"
+                    f"the alias *{event.anchor} refers to a node that holds it (line {_line(event)})"
                 )
-            size = sizes.get(event.anchor, 1)  # an undefined alias is the composer's error
+            size = sizes.get(event.anchor or "", 1)  # an undefined alias is the composer's error
         else:
             continue
         stack[-1][1] += size
@@ -166,3 +166,9 @@ def read_yaml(path: Path, presets: Sequence[str] = ()) -> dict[str, Any]:
 
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "MAX_SPEC_BYTES", "DuplicateKeyError", "LimitError", "load_yaml", "read_yaml"]
+
+
+def _line(event: Any) -> str:
+    """The 1-based line where a YAML event starts ("?" when the parser gave no position)."""
+    mark = event.start_mark
+    return str(mark.line + 1) if mark is not None else "?"

@@ -76,7 +76,7 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
         if isinstance(module, nn.ModuleList) and len(module) == count:
             return module
     raise ModelError(
-        f"the {model.config.model_type} model has no list of {count} encoder layers to freeze or decay: "
+        f"the {getattr(model.config, 'model_type', '?')} model has no list of {count} encoder layers to freeze or decay: "
         "remove freeze_layers and layerwise_lr_decay"
     )
 
@@ -84,7 +84,7 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
 def embeddings(model: nn.Module) -> nn.Module:
     """The embedding block (word, position and type embeddings and their norm), or the input embeddings."""
     block = getattr(getattr(model, "base_model", model), "embeddings", None)
-    return block if block is not None else model.get_input_embeddings()
+    return block if block is not None else model.get_input_embeddings()  # type: ignore[operator]  # a PreTrainedModel method
 
 
 def freeze(model: nn.Module, settings: TrainerSpec) -> None:

@@ -7,6 +7,8 @@ ones apart, so the curves are drawn here, one style per trial state.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -58,8 +60,8 @@ def plots_for(study: optuna.Study, top_params: int = 3) -> tuple[list[Plot], lis
                 Plot(
                     f"optimization_history{suffix}",
                     f"Optimization history ({metric})",
-                    lambda i=i: pm.plot_optimization_history(study, **target(i)),
-                    lambda i=i: pv.plot_optimization_history(study, **target(i)),
+                    functools.partial(pm.plot_optimization_history, study, **target(i)),
+                    functools.partial(pv.plot_optimization_history, study, **target(i)),
                 )
             )
     else:

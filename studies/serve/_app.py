@@ -50,7 +50,7 @@ class Limits:
     drift_window: int = 200
 
 
-def create_app(scorer: "Scorer", limits: Limits | None = None) -> "FastAPI":
+def create_app(scorer: "Scorer", given_limits: Limits | None = None) -> "FastAPI":
     """The scoring service for ``scorer``'s model.
 
     Args:
@@ -64,7 +64,7 @@ def create_app(scorer: "Scorer", limits: Limits | None = None) -> "FastAPI":
 
     from studies.serve._batcher import MicroBatcher
 
-    limits = limits or Limits()
+    limits = given_limits if given_limits is not None else Limits()
     metrics = ServiceMetrics()
     try:
         reference: DriftReference | None = DriftReference(scorer.folder)
@@ -160,7 +160,8 @@ def create_app(scorer: "Scorer", limits: Limits | None = None) -> "FastAPI":
     async def measure(request: Request, call_next: Any) -> Any:
         started = time.perf_counter()
         response = await call_next(request)
-        path = request.scope.get("route").path if request.scope.get("route") else "other"
+        route = request.scope.get("route")
+        path = route.path if route is not None else "other"
         metrics.requests.labels(path=path, status=str(response.status_code)).inc()
         metrics.latency.labels(path=path).observe(time.perf_counter() - started)
         if response.status_code >= 500:
@@ -169,7 +170,7 @@ def create_app(scorer: "Scorer", limits: Limits | None = None) -> "FastAPI":
 
     @app.post("/score", response_model=Result | BatchResult, responses=refusals, summary="Score one example or a batch")
     async def score(body: ScoreRequest) -> dict[str, Any]:
-        items = [Example(text=body.text, text_pair=body.text_pair)] if body.inputs is None else body.inputs
+        items = [Example(text=body.text or "", text_pair=body.text_pair)] if body.inputs is None else body.inputs
         examples = scorer.encode([i.text for i in items], _pairs(items))
         results = await batcher.submit(examples)
         return results[0] if body.inputs is None else {"results": results}

@@ -87,15 +87,15 @@ def write_results(
     """Write one result per example: JSON lines (``jsonl``) or an aligned table (``table``)."""
     if fmt == "jsonl":
         for i, result in enumerate(results):
-            row = {"text": texts[i], **({"text_pair": pairs[i]} if pairs else {}), **result}
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            record = {"text": texts[i], **({"text_pair": pairs[i]} if pairs else {}), **result}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
     labels = list(results[0]["probabilities"]) if results else []
-    rows = [("label", *(f"p({n})" for n in labels), "text")]
-    for i, result in enumerate(results):
+    rows: list[tuple[str, ...]] = [("label", *(f"p({n})" for n in labels), "text")]
+    for i, scored in enumerate(results):
         shown = texts[i] if not pairs else f"{texts[i]} | {pairs[i]}"
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        rows.append((result["label"], *(f"{result['probabilities'][n]:.4f}" for n in labels), shown))
+        rows.append((scored["label"], *(f"{scored['probabilities'][n]:.4f}" for n in labels), shown))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for row in rows:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
