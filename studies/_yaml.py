@@ -111,9 +111,7 @@ def check_limits(text: str) -> None:
                 sizes[event.anchor] = 1
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor in open_anchors:
-                raise LimitError(
-                    f"the alias *{event.anchor} refers to a node that holds it (line {_line(event)})"
-                )
+                raise LimitError(f"the alias *{event.anchor} refers to a node that holds it (line {_line(event)})")
             size = sizes.get(event.anchor or "", 1)  # an undefined alias is the composer's error
         else:
             continue

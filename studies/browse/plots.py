@@ -8,7 +8,6 @@ ones apart, so the curves are drawn here, one style per trial state.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
