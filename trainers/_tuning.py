@@ -76,8 +76,8 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
         if isinstance(module, nn.ModuleList) and len(module) == count:
             return module
     raise ModelError(
-        f"the {getattr(model.config, 'model_type', '?')} model has no list of {count} encoder layers to freeze or decay: "
-        "remove freeze_layers and layerwise_lr_decay"
+        f"the {getattr(model.config, 'model_type', '?')} model has no list of {count} encoder layers "
+        "to freeze or decay: remove freeze_layers and layerwise_lr_decay"
     )
 
 
