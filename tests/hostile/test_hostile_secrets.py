@@ -38,13 +38,12 @@ TINY = [
 # Commands that read the record, run when the CLI has them ({url}, {study} and {tmp} are filled in).
 HOOKS: list[list[str]] = [
     ["status", "{study}", "--storage", "{url}"],
-    ["list", "--storage", "{url}"],
+    ["status", "{study}", "--json", "--storage", "{url}"],
+    ["list", "--json", "--storage", "{url}"],
     ["promote", "{study}", "--storage", "{url}"],
-    ["report", "{study}", "--storage", "{url}"],
-    ["notes", "{study}", "--storage", "{url}"],
-    ["artifacts", "{study}", "--storage", "{url}"],
-    ["export", "{study}", "--storage", "{url}", "--out", "{tmp}/export"],
-    ["predict", "{tmp}/models/{study}", "a fine film"],
+    ["report", "{study}", "--storage", "{url}", "--out", "{tmp}/report"],
+    ["export", "{tmp}/models/{study}", "--format", "onnx", "--quantize", "int8"],
+    ["predict", "{tmp}/models/{study}", "a fine film", "--backend", "onnx-int8"],
 ]
 
 
@@ -103,7 +102,22 @@ def test_secrets_stay_out_of_files_output_and_attributes(tmp_path: Path, postgre
         printed += [done.stdout, done.stderr]
         assert done.returncode == 0, (hook[0], done.stderr[-2000:])
         ran.append(hook[0])
-    assert {"status", "list", "promote"} <= set(ran)
+    assert {"status", "list", "promote", "report", "export", "predict"} <= set(ran)
+
+    # The scoring service's answers (its OpenAPI schema, metadata, metrics and a score).
+    from fastapi.testclient import TestClient
+
+    from studies.serve._app import create_app
+    from studies.serve._model import Scorer
+
+    with TestClient(create_app(Scorer(tmp_path / "models" / STUDY))) as client:
+        for path in ("/openapi.json", "/metadata", "/metrics", "/health"):
+            answer = client.get(path)
+            assert answer.status_code == 200, path
+            printed.append(answer.text)
+        scored = client.post("/score", json={"text": "a fine film"})
+        assert scored.status_code == 200
+        printed.append(scored.text)
 
     # Nothing printed by any command.
     leaked = {s for text in printed for s in _leaks(text)}
@@ -117,6 +131,7 @@ def test_secrets_stay_out_of_files_output_and_attributes(tmp_path: Path, postgre
 
     # No study or trial attribute, user or system (optuna-dashboard keeps notes in system attributes).
     from storage import open_storage
+    from studies._records import study_record
 
     storage = open_storage(postgres_url, create=False)
     try:
@@ -138,7 +153,8 @@ def test_secrets_stay_out_of_files_output_and_attributes(tmp_path: Path, postgre
             assert record["trials"], summary.study_name
             text = json.dumps(record, default=str)
             assert not _leaks(text), f"study {summary.study_name} attributes hold a secret"
-            assert "***" in json.dumps(study.user_attrs["spec"]["storage"])  # the URL is kept, redacted
+            # The URL is kept in the stored spec, redacted.
+            assert "***" in json.dumps(study_record(study, "spec")["storage"])
     finally:
         engine = getattr(storage, "engine", None)
         if engine is not None:
