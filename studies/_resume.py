@@ -41,6 +41,7 @@ def resume(
 
     from studies._names import require_name
     from studies._presets import validate_spec
+    from studies._records import study_record
     from studies._store import find_study
 
     require_name(study_name, "study")
@@ -48,12 +49,14 @@ def resume(
     storage = open_storage(url, create=False)  # a store that does not exist holds no study to resume
     if find_study(storage, study_name) is None:
         raise NotFoundError(f"no study named {study_name!r} in {redact(url)}: check the name with `studies list`")
-    attrs = optuna.load_study(study_name=study_name, storage=storage).user_attrs
-    if "spec" not in attrs:
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    attrs = study.user_attrs
+    stored = study_record(study, "spec")
+    if stored is None:
         raise NotFoundError(
             f"study {study_name!r} has no stored spec (it was not created by this tool): launch it from a spec file"
         )
-    spec = validate_spec(attrs["spec"], overrides, source=f"stored spec of {study_name}")
+    spec = validate_spec(stored, overrides, source=f"stored spec of {study_name}")
     if spec.identity_hash() != attrs.get("spec_hash"):
         raise ConflictError(
             "on resume --set may change only budget, resources, wandb, promotion and work_dir: "

@@ -351,6 +351,6 @@ def test_usage_errors_are_one_line(tmp_path: Path, args, needle):
 def test_help_is_unchanged(tmp_path: Path):
     run = studies("--help", cwd=tmp_path)
     assert run.returncode == 0 and run.stderr == ""
-    assert run.stdout.startswith("usage: studies [-h] [--debug] COMMAND ...")
+    assert run.stdout.startswith("usage: studies [-h] [--debug] [--version] COMMAND ...")
     sub = studies("dashboard", "--help", cwd=tmp_path)
     assert sub.returncode == 0 and "--port PORT" in sub.stdout

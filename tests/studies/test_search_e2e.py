@@ -10,6 +10,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from studies._records import trial_record
 from tests.studies.test_cli_e2e import sets, studies
 
 SPEC = {
@@ -85,7 +86,7 @@ def test_conditional_space_on_a_four_class_task_end_to_end(tmp_path: Path):
         cosine = t.params["lr_scheduler_type"] == "cosine_with_restarts"
         active = {"learning_rate", "lr_scheduler_type", "max_length"} | ({"num_cycles"} if cosine else set())
         assert set(t.params) == active
-        assert set(t.user_attrs["reports"][-1]) >= {"f1_macro", "f1_weighted", "mcc", "roc_auc", "accuracy"}
+        assert set(trial_record(t, "reports")[-1]) >= {"f1_macro", "f1_weighted", "mcc", "roc_auc", "accuracy"}
     assert {t.params["lr_scheduler_type"] for t in trials} == {"linear", "cosine_with_restarts"}
     assert _dashboard_params(storage, study._study_id) == [set(t.params) for t in trials]
 
