@@ -137,6 +137,10 @@ def _name_metrics(study: optuna.Study, spec: StudySpec) -> None:
 
 def _changed_sections(old: dict[str, Any], spec: StudySpec) -> list[str]:
     new = spec.identity()
+    old = dict(old)
+    if isinstance(old.get("model"), dict) and not old["model"].get("trust_remote_code"):
+        # identity() leaves trust_remote_code out when it is off; compare the stored spec the same way
+        old["model"] = {k: v for k, v in old["model"].items() if k != "trust_remote_code"}
     return [key for key in new if old.get(key) != new[key]]
 
 

@@ -48,7 +48,10 @@ def test_launch_quickstart_end_to_end(tmp_path: Path):
         assert t.state == TrialState.COMPLETE
         assert sorted(t.intermediate_values) == [1, 2]  # one per epoch, the last included
         assert set(t.params) == {"learning_rate", "warmup_ratio", "weight_decay", "per_device_train_batch_size"}
-        assert t.user_attrs["wandb_run_id"] and Path(t.user_attrs["best_model_dir"]).is_dir()
+        assert t.user_attrs["wandb_run_id"] and t.user_attrs["best_model_dir"]
+    # retention.keep_best 1: only the best trial's model folder is kept
+    kept = [t.number for t in trials if Path(t.user_attrs["best_model_dir"]).is_dir()]
+    assert kept == [study.best_trial.number]
     assert study_record(study, "spec")["name"] == "quickstart" and study.user_attrs["spec_hash"]
 
     model_dir = tmp_path / "models" / "quickstart"

@@ -26,7 +26,7 @@ for i in range(int(sys.argv[3])):
     save_note(trial, f"note of trial {trial.number}")
     study.tell(trial, x)
     save_note(study, f"{i + 1} trials written")
-    time.sleep(0.02)
+    time.sleep(0.4)  # slower than a round of reads, so the reads see the study grow
 """
 
 
