@@ -77,37 +77,11 @@ def postgres_url() -> Iterator[str]:
     a fresh ``studies_test_<random>`` database keeps reruns and parallel sessions apart. Without
     the CREATEDB privilege the tests share the given database (they use unique study names).
     """
-    try:
-        import sqlalchemy as sa
-    except ImportError as e:
-        _unavailable(f"PostgreSQL tests need sqlalchemy: {e}")
-    from storage import redact
-
     given = os.environ.get(POSTGRES_ENV, POSTGRES_DEFAULT)
-    base = _with_installed_driver(given)
-    try:
-        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except (ImportError, sa.exc.SQLAlchemyError) as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        _unavailable(f"no PostgreSQL at {redact(given)} ({reason}); set {POSTGRES_ENV} to a reachable server")
-
-    name = f"studies_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.SQLAlchemyError:
-        admin.dispose()
-        yield given
-        return
-    try:
-        yield sa.make_url(given).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            # FORCE (PostgreSQL 13+) ends the sessions a failed test left open on it.
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    # FORCE (PostgreSQL 13+) ends the sessions a failed test left open on it.
+    yield from _scratch_database(
+        given, _with_installed_driver(given), "PostgreSQL", POSTGRES_ENV, '"{}"', " WITH (FORCE)"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -117,35 +91,8 @@ def mariadb_url() -> Iterator[str]:
     The server is ``$STUDIES_TEST_MARIADB`` (default ``mysql+pymysql://root@127.0.0.1:3306/test``);
     like :func:`postgres_url`, a fresh ``studies_test_<random>`` database keeps sessions apart.
     """
-    try:
-        import sqlalchemy as sa
-    except ImportError as e:
-        _unavailable(f"MariaDB tests need sqlalchemy: {e}")
-    from storage import redact
-
     given = os.environ.get(MARIADB_ENV, MARIADB_DEFAULT)
-    try:
-        admin = sa.create_engine(given, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except (ImportError, sa.exc.SQLAlchemyError) as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        _unavailable(f"no MariaDB at {redact(given)} ({reason}); set {MARIADB_ENV} to a reachable server")
-
-    name = f"studies_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
-    except sa.exc.SQLAlchemyError:
-        admin.dispose()
-        yield given
-        return
-    try:
-        yield sa.make_url(given).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
+    yield from _scratch_database(given, given, "MariaDB", MARIADB_ENV, "`{}`", "")
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +115,38 @@ def private_postgres() -> Iterator[object]:
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite store in this test's temporary folder (absolute path: ``sqlite:////tmp/...``)."""
     return f"sqlite:///{tmp_path / 'studies.db'}"
+
+
+def _scratch_database(
+    given: str, admin_url: str, server: str, env: str, quote: str, drop_options: str
+) -> Iterator[str]:
+    """Yield the URL of a database created on ``given``'s server for this session, dropped after it.
+
+    Without the privilege to create one, yield ``given`` itself (tests use unique study names).
+    """
+    import sqlalchemy as sa
+
+    from storage import redact
+
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except (ImportError, sa.exc.SQLAlchemyError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        _unavailable(f"no {server} at {redact(given)} ({reason}); set {env} to a reachable server")
+
+    name = quote.format(f"studies_test_{uuid.uuid4().hex[:12]}")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.SQLAlchemyError:
+        admin.dispose()
+        yield given
+        return
+    try:
+        yield sa.make_url(given).set(database=name[1:-1]).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{drop_options}"))
+        admin.dispose()
